@@ -1,0 +1,427 @@
+/*
+ * attograd.h — the whole public API of attograd, and its reference manual.
+ *
+ * attograd is a graph-based deep-learning library in C11 with reverse-mode
+ * automatic differentiation. You build a graph of nodes (inputs, variables,
+ * constants, op results), run it forward, and run it backward to get the
+ * gradient of a scalar (or of any output, given an upstream gradient).
+ *
+ * Conventions
+ *   - Every public name starts with ag_ / AG_.
+ *   - Errors are values. A function that fails returns a status other than
+ *     AG_OK, or NULL, and leaves a message on the object the caller holds:
+ *     the graph (ag_graph_error), the model, or an ag_error the caller passed.
+ *     Nothing aborts or exits on a caller's mistake.
+ *   - Node builders accept NULL inputs (the result of an earlier failure) and
+ *     return NULL in turn, keeping the first message, so a caller may build a
+ *     whole graph and check once.
+ *   - Shapes are row-major. A dimension of -1 is unknown until a run (Keras's
+ *     None). Shapes are written (B,T,D) in comments.
+ *   - Results never depend on the number of OpenMP threads: every reduction
+ *     is computed by one thread in a fixed order.
+ */
+#ifndef ATTOGRAD_H
+#define ATTOGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Status codes and errors                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define AG_MAX_RANK 6
+#define AG_MAX_INPUTS 8
+#define AG_ERRMSG_SIZE 512
+
+typedef enum ag_status {
+    AG_OK = 0,
+    AG_ERR_ARG,    /* an argument is invalid (NULL, out of range, bad flag)  */
+    AG_ERR_SHAPE,  /* shapes do not fit                                      */
+    AG_ERR_DTYPE,  /* a dtype is not the one expected                        */
+    AG_ERR_RANGE,  /* a value is out of range (a token id, an index)         */
+    AG_ERR_IO,     /* a file could not be opened, read or written            */
+    AG_ERR_FORMAT, /* a file is malformed (bad header, truncated, corrupted) */
+    AG_ERR_NOMEM,  /* memory could not be allocated                          */
+    AG_ERR_STATE   /* a call out of order (no forward before backward, ...)  */
+} ag_status;
+
+/* A status and its message, for functions that have no graph or model to
+ * carry the message. Pass NULL when you do not want the message. */
+typedef struct ag_error {
+    ag_status code;
+    char msg[AG_ERRMSG_SIZE];
+} ag_error;
+
+const char *ag_status_name(ag_status s);
+/* Sets err (when not NULL) to code and a printf-style message; returns code. */
+ag_status ag_error_set(ag_error *err, ag_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum ag_dtype {
+    AG_FLOAT32 = 0, /* training default                                   */
+    AG_FLOAT64,     /* gradient checks; a whole graph can run in float64  */
+    AG_INT32,       /* token ids                                          */
+    AG_INT64,       /* storage only (.npy round trips); ops read it as ids */
+    AG_BOOL         /* masks: one byte per element, 0 or 1               */
+} ag_dtype;
+
+const char *ag_dtype_name(ag_dtype t);
+size_t ag_dtype_size(ag_dtype t);
+int ag_dtype_is_float(ag_dtype t);
+
+/* A dense row-major array. `capacity` is the number of bytes owned by
+ * `data`; resizing within it allocates nothing. */
+typedef struct ag_tensor {
+    ag_dtype dtype;
+    int rank;
+    int64_t shape[AG_MAX_RANK];
+    int64_t size; /* number of elements */
+    void *data;
+    size_t capacity;
+} ag_tensor;
+
+/* New zero-filled tensor; NULL with err set on a bad shape or no memory. */
+ag_tensor *ag_tensor_new(ag_dtype dtype, int rank, const int64_t *shape, ag_error *err);
+/* New tensor holding a copy of `data` (dtype elements, shape's size). */
+ag_tensor *ag_tensor_from(ag_dtype dtype, int rank, const int64_t *shape, const void *data,
+                          ag_error *err);
+ag_tensor *ag_tensor_copy(const ag_tensor *t, ag_error *err);
+/* Copy converting to `dtype` (floats round, bools become 0/1). */
+ag_tensor *ag_tensor_cast(const ag_tensor *t, ag_dtype dtype, ag_error *err);
+void ag_tensor_free(ag_tensor *t);
+/* Gives t the dtype and shape, growing its storage only when too small.
+ * Contents are unspecified afterwards. *allocs (when not NULL) is
+ * incremented when memory was allocated. */
+ag_status ag_tensor_reshape_storage(ag_tensor *t, ag_dtype dtype, int rank, const int64_t *shape,
+                                    uint64_t *allocs, ag_error *err);
+void ag_tensor_release(ag_tensor *t); /* frees the storage of an embedded tensor */
+void ag_tensor_zero(ag_tensor *t);
+/* Element i (flat index) as a double, and set from a double. */
+double ag_tensor_get(const ag_tensor *t, int64_t i);
+void ag_tensor_set(ag_tensor *t, int64_t i, double v);
+/* Writes "(2, 3, 4)" into buf. -1 dims print as None. */
+const char *ag_shape_str(int rank, const int64_t *shape, char *buf, size_t n);
+/* Prints a tensor like NumPy (small tensors in full, large ones summarised). */
+void ag_tensor_print(FILE *f, const ag_tensor *t, const char *label);
+
+#define AG_F32(t) ((float *)(t)->data)
+#define AG_F64(t) ((double *)(t)->data)
+#define AG_I32(t) ((int32_t *)(t)->data)
+#define AG_I64(t) ((int64_t *)(t)->data)
+#define AG_U8(t) ((uint8_t *)(t)->data)
+
+/* NumPy .npy files (format 1.0-3.0): float32, float64, int32, int64 and bool,
+ * little-endian, C order. Anything else (Fortran order, big-endian, other
+ * dtypes, a truncated file, a bad header) is refused with a message. */
+ag_tensor *ag_npy_load(const char *path, ag_error *err);
+ag_status ag_npy_save(const char *path, const ag_tensor *t, ag_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Counter-based random numbers (Philox4x32-10)                              */
+/* ------------------------------------------------------------------------ */
+
+/* Every random number is a pure function of (seed, stream, index): dropout
+ * masks and initialisers never depend on thread scheduling. */
+void ag_philox4x32(uint64_t key, uint64_t ctr_hi, uint64_t ctr_lo, uint32_t out[4]);
+/* Uniform in [0, 1), 53 bits. */
+double ag_rand_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+/* Standard normal (Box-Muller on two uniforms of the same counter). */
+double ag_rand_normal(uint64_t seed, uint64_t stream, uint64_t index);
+/* Fills t (float) with uniform [lo, hi) values, element i from index i. */
+void ag_fill_uniform(ag_tensor *t, double lo, double hi, uint64_t seed, uint64_t stream);
+void ag_fill_normal(ag_tensor *t, double mean, double stddev, uint64_t seed, uint64_t stream);
+
+/* A small sequential generator for host-side work (shuffling, sampling):
+ * successive draws of Philox with an increasing counter. */
+typedef struct ag_rng {
+    uint64_t seed, stream, counter;
+} ag_rng;
+void ag_rng_init(ag_rng *r, uint64_t seed, uint64_t stream);
+uint32_t ag_rng_u32(ag_rng *r);
+double ag_rng_uniform(ag_rng *r);              /* [0, 1) */
+uint64_t ag_rng_below(ag_rng *r, uint64_t n);  /* uniform in [0, n), unbiased */
+void ag_rng_shuffle(ag_rng *r, int64_t *idx, int64_t n); /* Fisher-Yates */
+
+/* ------------------------------------------------------------------------ */
+/* Graphs and nodes                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ag_graph ag_graph;
+typedef struct ag_node ag_node;
+
+typedef enum ag_node_kind { AG_INPUT, AG_VARIABLE, AG_CONSTANT, AG_OP } ag_node_kind;
+
+/* A static shape: dtype, rank, dims (-1 for unknown). */
+typedef struct ag_shape {
+    ag_dtype dtype;
+    int rank;
+    int64_t dim[AG_MAX_RANK];
+} ag_shape;
+
+ag_graph *ag_graph_new(void); /* NULL only when out of memory */
+void ag_graph_free(ag_graph *g);
+/* The last error's message ("" when none) and status. */
+const char *ag_graph_error(const ag_graph *g);
+ag_status ag_graph_status(const ag_graph *g);
+void ag_graph_clear_error(ag_graph *g);
+/* The float dtype of inputs and variables created from now on (default
+ * AG_FLOAT32). Set AG_FLOAT64 before building to run a graph in float64. */
+void ag_graph_set_float(ag_graph *g, ag_dtype float_dtype);
+ag_dtype ag_graph_float(const ag_graph *g);
+/* Training mode turns dropout on. Off by default. */
+void ag_graph_set_training(ag_graph *g, int training);
+int ag_graph_training(const ag_graph *g);
+/* The step counter: dropout masks are drawn from (seed, step, element), and
+ * each training-mode forward run advances it by one. */
+uint64_t ag_graph_step(const ag_graph *g);
+void ag_graph_set_step(ag_graph *g, uint64_t step);
+/* Number of tensor allocations (value, gradient and workspace buffers) the
+ * graph has made since it was created. A steady-state step adds none. */
+uint64_t ag_graph_alloc_count(const ag_graph *g);
+int ag_graph_node_count(const ag_graph *g);
+ag_node *ag_graph_node(const ag_graph *g, int i);
+
+/* An input fed before each run; dims of -1 are unknown until then.
+ * dtype AG_FLOAT32 means "the graph's float dtype". */
+ag_node *ag_input(ag_graph *g, const char *name, ag_dtype dtype, int rank, const int64_t *shape);
+/* A trainable variable of the graph's float dtype, zero-initialised. */
+ag_node *ag_variable(ag_graph *g, const char *name, int rank, const int64_t *shape);
+/* A constant holding a copy of value (floats converted to the graph's float
+ * dtype). */
+ag_node *ag_constant(ag_graph *g, const ag_tensor *value);
+ag_node *ag_scalar(ag_graph *g, double v); /* a float constant of shape () */
+
+/* Copies value into an input node (converting float dtypes), checking its
+ * dtype and the known dims. */
+ag_status ag_feed(ag_graph *g, ag_node *input, const ag_tensor *value);
+/* Runs every node needed by outputs[0..n-1], in topological order. Shapes
+ * unknown at build time are inferred here; a mismatch fails here. */
+ag_status ag_forward(ag_graph *g, ag_node *const *outputs, int n);
+/* Gradients of `out` with respect to every variable (and every input or
+ * constant marked with ag_set_requires_grad) that it depends on. grad_out is
+ * the upstream gradient, shaped like out; NULL means ones (the gradient of a
+ * scalar loss). Gradients are recomputed, not summed across calls; within a
+ * call, a node used twice receives both contributions. Call after
+ * ag_forward on out. */
+ag_status ag_backward(ag_graph *g, ag_node *out, const ag_tensor *grad_out);
+
+const char *ag_node_name(const ag_node *n);
+ag_node_kind ag_node_kind_of(const ag_node *n);
+const char *ag_node_op_name(const ag_node *n); /* "input", "variable", ... or the op */
+/* Static shape (dims -1 where unknown). */
+const ag_shape *ag_node_shape(const ag_node *n);
+int ag_node_input_count(const ag_node *n);
+ag_node *ag_node_input(const ag_node *n, int i);
+/* Value after ag_forward (a variable's or constant's value at any time). */
+ag_tensor *ag_value(ag_node *n);
+/* Gradient after ag_backward; NULL when the node gets none. */
+ag_tensor *ag_grad(ag_node *n);
+void ag_set_requires_grad(ag_node *n, int on);
+/* Variables are trainable unless marked otherwise (optimizers skip them). */
+void ag_set_trainable(ag_node *n, int on);
+int ag_is_trainable(const ag_node *n);
+/* Sets a variable's (or constant's) value from t: same shape, float dtype
+ * converted. */
+ag_status ag_assign(ag_graph *g, ag_node *var, const ag_tensor *t);
+
+/* ------------------------------------------------------------------------ */
+/* Ops                                                                       */
+/* ------------------------------------------------------------------------ */
+/* Each builder returns a new node, or NULL (message on g). The formula of
+ * each op sits beside it; x, y are inputs, z the result, gz its gradient.  */
+
+/* Binary ops with NumPy broadcasting. The gradient of a broadcast input is
+ * gz summed over the broadcast axes. */
+ag_node *ag_add(ag_graph *g, ag_node *x, ag_node *y); /* z = x + y;  gx = gz, gy = gz        */
+ag_node *ag_sub(ag_graph *g, ag_node *x, ag_node *y); /* z = x - y;  gx = gz, gy = -gz       */
+ag_node *ag_mul(ag_graph *g, ag_node *x, ag_node *y); /* z = x * y;  gx = gz*y, gy = gz*x   */
+ag_node *ag_div(ag_graph *g, ag_node *x, ag_node *y); /* z = x / y;  gx = gz/y, gy = -gz*x/y^2 */
+
+/* Scalar ops. */
+ag_node *ag_add_scalar(ag_graph *g, ag_node *x, double c); /* z = x + c;   gx = gz       */
+ag_node *ag_mul_scalar(ag_graph *g, ag_node *x, double c); /* z = c * x;   gx = c*gz     */
+ag_node *ag_pow_scalar(ag_graph *g, ag_node *x, double p); /* z = x^p;     gx = p*x^(p-1)*gz */
+
+/* Unary ops. */
+ag_node *ag_neg(ag_graph *g, ag_node *x);     /* z = -x;          gx = -gz              */
+ag_node *ag_exp(ag_graph *g, ag_node *x);     /* z = e^x;         gx = gz*z             */
+ag_node *ag_log(ag_graph *g, ag_node *x);     /* z = ln x;        gx = gz/x             */
+ag_node *ag_sqrt(ag_graph *g, ag_node *x);    /* z = sqrt x;      gx = gz/(2z)          */
+ag_node *ag_tanh(ag_graph *g, ag_node *x);    /* z = tanh x;      gx = gz*(1-z^2)       */
+ag_node *ag_sigmoid(ag_graph *g, ag_node *x); /* z = 1/(1+e^-x);  gx = gz*z*(1-z)       */
+ag_node *ag_relu(ag_graph *g, ag_node *x);    /* z = max(x, 0);   gx = gz*[x>0]         */
+
+/* Matrix products. x (M,K) or (B,M,K); y (K,N) or (B,K,N), or (K,N) shared
+ * by every batch; each operand transposed first when its flag is set.
+ *   z = op(x) · op(y);  gx = gz · op(y)ᵀ (transposed back), gy = op(x)ᵀ · gz */
+ag_node *ag_matmul(ag_graph *g, ag_node *x, ag_node *y, int transpose_x, int transpose_y);
+
+/* Reductions over the axes listed (negative counts from the end); n_axes 0
+ * reduces every axis. keepdims keeps reduced axes as 1.
+ *   sum:  z = Σ_axes x;       gx = gz broadcast back
+ *   mean: z = Σ_axes x / N;   gx = gz/N broadcast back                  */
+ag_node *ag_sum(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims);
+ag_node *ag_mean(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims);
+
+/* Softmax over the last axis, computed as e^(x-max x) / Σ e^(x-max x).
+ *   z_i = e^x_i / Σ_j e^x_j;   gx_i = z_i (gz_i - Σ_j gz_j z_j)          */
+ag_node *ag_softmax(ag_graph *g, ag_node *x);
+
+/* Shape ops (the gradient moves back through the same rearrangement). */
+/* New shape with the same size; one dim may be -1 (inferred), 0 copies the
+ * input's dim at that position (so unknown batch dims pass through). */
+ag_node *ag_reshape(ag_graph *g, ag_node *x, int rank, const int64_t *shape);
+/* z's axis i is x's axis perm[i]. */
+ag_node *ag_transpose(ag_graph *g, ag_node *x, const int *perm);
+ag_node *ag_expand_dims(ag_graph *g, ag_node *x, int axis);
+/* Joins along axis; other dims must match. gx_i = gz's slice for x_i. */
+ag_node *ag_concat(ag_graph *g, ag_node *const *xs, int n, int axis);
+/* z = x[..., start:start+len, ...] along axis; gx = gz scattered back. */
+ag_node *ag_slice(ag_graph *g, ag_node *x, int axis, int64_t start, int64_t len);
+
+/* Embedding gather: ids int32/int64 (...), table (V,D) -> z (..., D).
+ *   z[i,:] = table[ids[i],:];   gtable[v,:] = Σ_{i: ids[i]=v} gz[i,:]
+ * An id outside [0, V) fails the run with the id and its position. */
+ag_node *ag_embedding(ag_graph *g, ag_node *ids, ag_node *table);
+
+/* 1-D convolution (cross-correlation as in Keras), stride 1.
+ * x (B,T,C), w (K,C,F), bias (F) or NULL -> z (B,T',F).
+ *   z[b,t,f] = bias[f] + Σ_k Σ_c x[b, t+k-pad_left, c] · w[k,c,f]
+ * padding: AG_PAD_VALID (T' = T-K+1), AG_PAD_SAME (T' = T; TensorFlow's rule:
+ * pad_total = K-1, pad_left = pad_total/2, so K=4 pads 1 left, 2 right),
+ * AG_PAD_CAUSAL (T' = T; pad_left = K-1). Out-of-range x reads as 0. */
+typedef enum ag_padding { AG_PAD_VALID = 0, AG_PAD_SAME, AG_PAD_CAUSAL } ag_padding;
+ag_node *ag_conv1d(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding);
+
+/* Inverted dropout, active only in training mode:
+ *   keep_i = [u(seed, step, i) >= rate];  z = x * keep / (1-rate);  gx = gz * keep / (1-rate)
+ * Outside training mode z = x. */
+ag_node *ag_dropout(ag_graph *g, ag_node *x, double rate, uint64_t seed);
+
+/* Select by a bool mask, broadcast: z = cond ? x : y;  gx = gz*cond, gy = gz*!cond */
+ag_node *ag_where(ag_graph *g, ag_node *cond, ag_node *x, ag_node *y);
+/* Masked fill, broadcast: z = mask ? x : c;  gx = gz*mask */
+ag_node *ag_masked_fill(ag_graph *g, ag_node *x, ag_node *mask, double c);
+/* Bool (or 0/1 number) to the graph's float dtype; no gradient flows. */
+ag_node *ag_cast_float(ag_graph *g, ag_node *mask);
+
+/* Losses: the mean over every element, a scalar ().
+ * binary cross-entropy, p = probabilities clipped to [ε, 1-ε], ε = 1e-7:
+ *   L = -mean(y log p + (1-y) log(1-p));  gp = (p-y)/(p(1-p)) / N inside the clip, 0 outside
+ * from logits x: L = mean(max(x,0) - x y + log(1 + e^-|x|));  gx = (σ(x) - y)/N
+ * categorical: p (N,C) rows are normalised then clipped; L = -mean_n Σ_c y log p
+ * sparse categorical: labels int (N) with p (N,C), same with a one-hot y;
+ *   from_logits uses log-softmax: gx = (softmax(x) - onehot)/N
+ * mean squared error: L = mean((x-y)^2);  gx = 2(x-y)/N
+ * Targets get no gradient. */
+ag_node *ag_binary_crossentropy(ag_graph *g, ag_node *pred, ag_node *target, int from_logits);
+ag_node *ag_categorical_crossentropy(ag_graph *g, ag_node *pred, ag_node *target, int from_logits);
+ag_node *ag_sparse_categorical_crossentropy(ag_graph *g, ag_node *pred, ag_node *labels,
+                                            int from_logits);
+ag_node *ag_mean_squared_error(ag_graph *g, ag_node *pred, ag_node *target);
+
+/* ------------------------------------------------------------------------ */
+/* Defining ops: the same interface serves built-in and user ops             */
+/* ------------------------------------------------------------------------ */
+
+/* What a kernel sees. In forward, in[] and out are valid; in backward, gout
+ * (the gradient of out) and gin[i] too, where gin[i] is NULL when input i
+ * needs no gradient. Backward kernels ADD into gin[i] (it starts at zero),
+ * so a node used twice collects both contributions. */
+typedef struct ag_kernel_ctx {
+    ag_graph *g;
+    ag_node *node;
+    int n_in;
+    const ag_tensor *in[AG_MAX_INPUTS];
+    ag_tensor *out;
+    const ag_tensor *gout;
+    ag_tensor *gin[AG_MAX_INPUTS];
+    const void *params; /* the op's attributes, copied at build time */
+    int training;
+    uint64_t step;
+    ag_error *err; /* set it and return its code to fail */
+} ag_kernel_ctx;
+
+typedef struct ag_op ag_op;
+struct ag_op {
+    const char *name;
+    int n_aux; /* workspace tensors kept between forward and backward */
+    /* Infers the output dtype and shape from the inputs' (dims may be -1 at
+     * build time; all are known at run time). */
+    ag_status (*infer)(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                       ag_shape *out, ag_error *err);
+    ag_status (*forward)(ag_kernel_ctx *k);
+    ag_status (*backward)(ag_kernel_ctx *k);
+    /* For the gradient checker: builds variant v (0 <= v < n_samples) of a
+     * float64 sample graph on g with random inputs from seed, returns its
+     * output. Built-in ops all have one; user ops may too. */
+    int n_samples;
+    ag_node *(*sample)(ag_graph *g, int variant, uint64_t seed);
+    void *user; /* free for a user op's own data */
+};
+
+/* Applies op to inputs, copying params_size bytes of params into the node. */
+ag_node *ag_apply(ag_graph *g, const ag_op *op, ag_node *const *inputs, int n_in,
+                  const void *params, size_t params_size);
+/* A kernel's workspace tensor i (0 <= i < op->n_aux), sized on demand;
+ * allocation is counted and reused across runs. NULL with k->err set on
+ * failure. */
+ag_tensor *ag_kernel_aux(ag_kernel_ctx *k, int i, ag_dtype dtype, int rank, const int64_t *shape);
+
+/* The built-in ops, for walking (the gradient checker does). */
+int ag_builtin_op_count(void);
+const ag_op *ag_builtin_op(int i);
+const ag_op *ag_builtin_op_find(const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Gradient checking                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* One entry per checked node (every variable, and every input or constant
+ * marked requires_grad, that out depends on). */
+typedef struct ag_gradcheck_entry {
+    char name[64];
+    int64_t size;
+    double max_abs; /* max |analytic - numeric|                          */
+    double max_rel; /* max |a - n| / max(|a|, |n|, AG_GRADCHECK_FLOOR)   */
+} ag_gradcheck_entry;
+
+#define AG_GRADCHECK_MAX 32
+#define AG_GRADCHECK_FLOOR 1e-3
+typedef struct ag_gradcheck_report {
+    int n;
+    ag_gradcheck_entry entry[AG_GRADCHECK_MAX];
+    double max_abs, max_rel; /* worst over all entries */
+} ag_gradcheck_report;
+
+/* Checks the analytic gradient of L = Σ out ⊙ R (R fixed random weights, so
+ * every element of out matters) against the five-point central difference
+ * (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h with h = 1e-4·max(1,|x|).
+ * The graph must be float64 and its inputs fed; the step counter is held
+ * fixed so that dropout uses one mask throughout. */
+ag_status ag_gradcheck(ag_graph *g, ag_node *out, uint64_t seed, ag_gradcheck_report *rep);
+void ag_gradcheck_print(FILE *f, const ag_gradcheck_report *rep, const char *title);
+
+/* @@ATTENTION@@ (section written by the attention issue) */
+
+/* @@LAYERS@@ (section written by the layers/model issue) */
+
+/* @@TEXT@@ (section written by the text-similarity issue) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ATTOGRAD_H */

@@ -1,0 +1,85 @@
+/*
+ * internal.h — what ops and the engine share; not part of the public API.
+ *
+ * The engine (graph.c) knows nodes, shapes and buffers; it knows nothing of
+ * any op's math. An op (one file in ops/) knows its math and nothing of the
+ * engine's bookkeeping: it sees an ag_kernel_ctx.
+ */
+#ifndef ATTOGRAD_INTERNAL_H
+#define ATTOGRAD_INTERNAL_H
+
+#include "../attograd.h"
+
+#include <string.h>
+
+struct ag_node {
+    ag_graph *g;
+    int id; /* creation order, which is a topological order */
+    ag_node_kind kind;
+    const ag_op *op; /* AG_OP only */
+    char name[64];
+    int n_in;
+    ag_node *in[AG_MAX_INPUTS];
+    ag_shape shape; /* static: dims -1 where unknown */
+    void *params;
+    size_t params_size;
+    ag_tensor val;  /* value: fed, assigned, or computed by forward */
+    ag_tensor grad; /* gradient, valid after backward when has_grad  */
+    ag_tensor *aux; /* op->n_aux workspace tensors                    */
+    int fed;        /* inputs: fed since creation                    */
+    int requires_grad, trainable;
+    int has_grad;   /* grad holds this backward's gradient            */
+    int mark;       /* scratch for graph walks                        */
+};
+
+struct ag_graph {
+    ag_error err;
+    ag_dtype float_dtype;
+    int training;
+    uint64_t step;
+    uint64_t allocs;
+    ag_node **nodes;
+    int n_nodes, cap_nodes;
+};
+
+/* Sets the graph's error (formatted) and returns code. A later error
+ * replaces an earlier one, except that a NULL-argument error caused by an
+ * earlier failure keeps the first message. */
+ag_status ag__fail(ag_graph *g, ag_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Element count of a shape; -1 when a dim is unknown. */
+int64_t ag__shape_size(const ag_shape *s);
+int ag__shape_equal(const ag_shape *a, const ag_shape *b);
+/* Two dims are compatible when either is unknown or they are equal. */
+static inline int ag__dim_compat(int64_t a, int64_t b) { return a < 0 || b < 0 || a == b; }
+/* Shape of a tensor, as an ag_shape. */
+ag_shape ag__tensor_shape(const ag_tensor *t);
+const char *ag__sstr(const ag_shape *s, char *buf, size_t n);
+
+/* ---- parallel loops ----
+ * AG_PARALLEL_FOR(work) goes right before a `for` over independent outputs;
+ * the loop runs on all threads when `work` (about the number of flops) is
+ * at least AG_PAR_MIN_WORK, serially otherwise. Each output must be computed
+ * by one iteration in a fixed order, so results do not depend on threads. */
+enum { AG_PAR_MIN_WORK = 1 << 15 };
+#define AG_PRAGMA(x) _Pragma(#x)
+#define AG_PARALLEL_FOR(work) AG_PRAGMA(omp parallel for schedule(static) if ((work) >= AG_PAR_MIN_WORK))
+
+/* Allocation-counted resize of a node-owned tensor. */
+ag_status ag__ensure(ag_graph *g, ag_tensor *t, ag_dtype dtype, int rank, const int64_t *shape,
+                     ag_error *err);
+
+/* The op registry (ops/registry.c). */
+extern const ag_op *const ag__builtin_ops[];
+extern const int ag__builtin_op_count;
+
+/* Helpers for op sample graphs (gradient checks): a float64 variable with
+ * uniform values in [lo, hi), drawn from (seed, stream). */
+ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *shape, double lo,
+                        double hi, uint64_t seed, uint64_t stream);
+
+#endif

@@ -1,0 +1,44 @@
+/* testutil.h — shared by the cmocka suites. */
+#ifndef AG_TESTUTIL_H
+#define AG_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "attograd.h"
+
+/* Fails the test with the graph's message when st is not AG_OK. */
+#define AG_ASSERT_OK(g, st)                                                                        \
+    do {                                                                                           \
+        ag_status st_ = (st);                                                                      \
+        if (st_ != AG_OK) fail_msg("status %s: %s", ag_status_name(st_), ag_graph_error(g));      \
+    } while (0)
+
+/* |a - b| <= tol, with both values in the failure message. */
+#define AG_ASSERT_NEAR(a, b, tol)                                                                  \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol))) fail_msg("%s = %.17g, expected %.17g (tol %g)", #a, a_, b_, (double)(tol)); \
+    } while (0)
+
+/* A tensor from a literal list: ag_tensor *t = AG_TENSOR(AG_FLOAT64, 2, ((int64_t[]){2,2}), ((double[]){1,2,3,4})) */
+static inline ag_tensor *ag_test_tensor(ag_dtype dt, int rank, const int64_t *shape, const double *v)
+{
+    ag_tensor *t = ag_tensor_new(dt, rank, shape, NULL);
+    for (int64_t i = 0; t && i < t->size; i++) ag_tensor_set(t, i, v[i]);
+    return t;
+}
+
+/* Asserts that the message contains every given substring. */
+static inline void ag_assert_msg_has(const char *msg, const char *needle)
+{
+    if (!strstr(msg, needle)) fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
+}
+
+#endif

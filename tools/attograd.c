@@ -1,0 +1,30 @@
+/* attograd.c — the command-line program: `attograd <command> [options]`. */
+#include "tools.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const ag_command commands[] = {
+    {"gradcheck", "check every built-in op's gradient against finite differences", cmd_gradcheck},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: attograd <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n`attograd <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "attograd: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
