@@ -415,7 +415,44 @@ typedef struct ag_gradcheck_report {
 ag_status ag_gradcheck(ag_graph *g, ag_node *out, uint64_t seed, ag_gradcheck_report *rep);
 void ag_gradcheck_print(FILE *f, const ag_gradcheck_report *rep, const char *title);
 
-/* @@ATTENTION@@ (section written by the attention issue) */
+/* ------------------------------------------------------------------------ */
+/* Attention (Keras's Attention and AdditiveAttention, as fused kernels)     */
+/* ------------------------------------------------------------------------ */
+
+typedef enum ag_score_mode {
+    AG_SCORE_DOT = 0, /* Luong: s = scale · q·kᵀ                              */
+    AG_SCORE_CONCAT,  /* s = w · Σ_d tanh(scale · (q_d + k_d))                  */
+    AG_SCORE_ADDITIVE /* Bahdanau: s = Σ_d scale_d · tanh(q_d + k_d)            */
+} ag_score_mode;
+
+typedef struct ag_attention_opts {
+    ag_score_mode mode;
+    int causal;     /* use_causal_mask: query i may not attend to key j > i */
+    double dropout; /* on the weights, in training mode only                */
+    uint64_t seed;  /* dropout's seed                                       */
+} ag_attention_opts;
+
+/* The attention weights, fused: scores, masking, softmax and dropout in one
+ * op whose extra memory is O(B·Tq·Tv) — the (B,Tq,Tv,D) tensor of the
+ * concat and additive formulas is never materialised, in either pass.
+ *   query (B,Tq,D), key (B,Tv,D), value_mask (B,Tv) bool or NULL,
+ *   scale: NULL (no scale), shape () or (1) for dot and concat, (D) for
+ *   additive; concat_weight: shape () or (1), concat only (NULL means 1)
+ *   s = scores above;  s -= 1e9 where value_mask is false or (causal) j > i
+ *   a = softmax over Tv;  z = dropout(a) in training mode, else a
+ *   -> z (B,Tq,Tv). Gradients flow to query, key, scale and concat_weight. */
+ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, ag_node *value_mask,
+                              ag_node *scale, ag_node *concat_weight,
+                              const ag_attention_opts *opts);
+
+/* Keras's attention call: weights as above (key NULL means key = value),
+ * then out = weights · value, and out's rows are zeroed where query_mask
+ * (B,Tq) is false.  value (B,Tv,Dv) -> out (B,Tq,Dv). When weights_out is
+ * not NULL it receives the weights node (return_attention_scores). */
+ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
+                      ag_node *query_mask, ag_node *value_mask, ag_node *scale,
+                      ag_node *concat_weight, const ag_attention_opts *opts,
+                      ag_node **weights_out);
 
 /* @@LAYERS@@ (section written by the layers/model issue) */
 
