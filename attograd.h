@@ -454,6 +454,61 @@ ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
                       ag_node *concat_weight, const ag_attention_opts *opts,
                       ag_node **weights_out);
 
+/* ------------------------------------------------------------------------ */
+/* Optimizers (optim/)                                                       */
+/* ------------------------------------------------------------------------ */
+/* Keras's update rules, with Keras's defaults. State (moments) is kept per
+ * variable, allocated on the first step and reused after.
+ *   SGD:      v = momentum·v - lr·g;  w += v   (nesterov: w += momentum·v - lr·g);
+ *             momentum 0: w -= lr·g
+ *   Adam:     m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²;
+ *             w -= lr·√(1-β2^t)/(1-β1^t) · m / (√v + ε)
+ *   AdamW:    Adam, then w -= lr·weight_decay·w (decoupled)
+ *   RMSprop:  a = ρ a + (1-ρ) g²;  w -= lr·g/(√a + ε)  (momentum: v = μ v + lr·g/(√a+ε); w -= v)
+ * clipnorm: each variable's gradient is rescaled to norm ≤ clipnorm;
+ * clipvalue: each gradient element is clipped to [-clipvalue, clipvalue]. */
+
+typedef enum ag_optimizer_kind { AG_SGD, AG_ADAM, AG_ADAMW, AG_RMSPROP } ag_optimizer_kind;
+
+typedef struct ag_optimizer_config {
+    ag_optimizer_kind kind;
+    double learning_rate; /* SGD 0.01, Adam/AdamW 0.001, RMSprop 0.001       */
+    double momentum;      /* SGD, RMSprop: 0                                  */
+    int nesterov;         /* SGD: 0                                           */
+    double beta_1;        /* 0.9                                              */
+    double beta_2;        /* 0.999                                            */
+    double epsilon;       /* Adam/AdamW 1e-7, RMSprop 1e-7                     */
+    double rho;           /* RMSprop 0.9                                      */
+    double weight_decay;  /* AdamW 0.004                                      */
+    double clipnorm;      /* 0: off                                           */
+    double clipvalue;     /* 0: off                                           */
+} ag_optimizer_config;
+
+typedef struct ag_optimizer ag_optimizer;
+
+/* Keras's defaults for kind. */
+ag_optimizer_config ag_optimizer_defaults(ag_optimizer_kind kind);
+ag_optimizer *ag_optimizer_new(const ag_optimizer_config *cfg, ag_error *err);
+void ag_optimizer_free(ag_optimizer *opt);
+const ag_optimizer_config *ag_optimizer_get_config(const ag_optimizer *opt);
+/* One update of every trainable variable in vars[0..n-1] from its current
+ * gradient (ag_grad); variables without a gradient are left alone. */
+ag_status ag_optimizer_step(ag_optimizer *opt, ag_graph *g, ag_node *const *vars, int n);
+/* Number of steps taken (Keras's `iterations`). */
+int64_t ag_optimizer_iterations(const ag_optimizer *opt);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Binary accuracy: mean of [(p > threshold) == (y > 0.5)], Keras's threshold 0.5. */
+double ag_binary_accuracy(const float *p, const float *y, int64_t n, double threshold);
+/* Categorical accuracy: mean of [argmax p_i == argmax y_i] over (n, c). */
+double ag_categorical_accuracy(const float *p, const float *y, int64_t n, int64_t c);
+/* ROC AUC, exact: the probability that a random positive scores above a
+ * random negative (ties count one half). NaN when a class is absent. */
+double ag_roc_auc(const float *p, const float *y, int64_t n);
+
 /* @@LAYERS@@ (section written by the layers/model issue) */
 
 /* @@TEXT@@ (section written by the text-similarity issue) */
