@@ -101,18 +101,23 @@ static ag_node *unary(ag_graph *g, const ag_op *op, unary_kind kind, ag_node *x)
     return ag_apply(g, op, &x, 1, &p, sizeof p);
 }
 
-/* Sample graphs: x (3,4) in a range where the op is smooth (log and sqrt
- * need x > 0; relu's kink at 0 is avoided). */
+/* Sample graphs: x of a random rank-1..3 shape drawn from the seed, in a
+ * range where the op is smooth (log and sqrt need x > 0; relu's kink at 0
+ * is avoided). */
 static ag_node *sample_unary(ag_graph *g, const ag_op *op, unary_kind kind, uint64_t seed)
 {
-    int64_t shape[2] = {3, 4};
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x756e617279ULL);
+    int rank = 1 + (int)ag_rng_below(&r, 3);
+    int64_t shape[3];
+    for (int d = 0; d < rank; d++) shape[d] = 1 + (int64_t)ag_rng_below(&r, 4);
     double lo = -2, hi = 2;
     if (kind == U_LOG || kind == U_SQRT) lo = 0.2, hi = 3;
-    ag_node *x = ag__sample_var(g, "x", 2, shape, lo, hi, seed, 1);
+    ag_node *x = ag__sample_var(g, "x", rank, shape, lo, hi, seed, 1);
     if (kind == U_RELU && x) {
-        double *v = AG_F64(ag_value(x));
-        for (int i = 0; i < 12; i++)
-            if (fabs(v[i]) < 0.1) v[i] = v[i] < 0 ? -0.5 : 0.5;
+        ag_tensor *t = ag_value(x);
+        for (int64_t i = 0; i < t->size; i++)
+            if (fabs(AG_F64(t)[i]) < 0.1) AG_F64(t)[i] = AG_F64(t)[i] < 0 ? -0.5 : 0.5;
     }
     return unary(g, op, kind, x);
 }
