@@ -463,10 +463,14 @@ ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
  *             momentum 0: w -= lr·g
  *   Adam:     m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²;
  *             w -= lr·√(1-β2^t)/(1-β1^t) · m / (√v + ε)
- *   AdamW:    Adam, then w -= lr·weight_decay·w (decoupled)
- *   RMSprop:  a = ρ a + (1-ρ) g²;  w -= lr·g/(√a + ε)  (momentum: v = μ v + lr·g/(√a+ε); w -= v)
- * clipnorm: each variable's gradient is rescaled to norm ≤ clipnorm;
- * clipvalue: each gradient element is clipped to [-clipvalue, clipvalue]. */
+ *   AdamW:    w -= lr·weight_decay·w (decoupled, first, as Keras does), then Adam
+ *   RMSprop:  a = ρ a + (1-ρ) g²;  w -= lr·g/√(a + ε)  (momentum: v = μ v + lr·g/√(a+ε); w -= v)
+ * weight_decay > 0 decays any optimizer's weights that way (Keras's base
+ * optimizer); it is 0 except for AdamW.
+ * clipnorm: each variable's gradient becomes g·clipnorm / max(‖g‖, clipnorm);
+ * clipvalue: each gradient element is clipped to [-clipvalue, clipvalue];
+ * at most one of the two may be set (as in Keras).
+ * An optimizer serves one set of variables: its state is keyed by node. */
 
 typedef enum ag_optimizer_kind { AG_SGD, AG_ADAM, AG_ADAMW, AG_RMSPROP } ag_optimizer_kind;
 
@@ -496,6 +500,9 @@ const ag_optimizer_config *ag_optimizer_get_config(const ag_optimizer *opt);
 ag_status ag_optimizer_step(ag_optimizer *opt, ag_graph *g, ag_node *const *vars, int n);
 /* Number of steps taken (Keras's `iterations`). */
 int64_t ag_optimizer_iterations(const ag_optimizer *opt);
+/* Number of allocations the optimizer has made (state tensors, its table);
+ * a step on variables it has seen before adds none. */
+uint64_t ag_optimizer_alloc_count(const ag_optimizer *opt);
 
 /* ------------------------------------------------------------------------ */
 /* Metrics                                                                   */
@@ -509,7 +516,348 @@ double ag_categorical_accuracy(const float *p, const float *y, int64_t n, int64_
  * random negative (ties count one half). NaN when a class is absent. */
 double ag_roc_auc(const float *p, const float *y, int64_t n);
 
-/* @@LAYERS@@ (section written by the layers/model issue) */
+/* ------------------------------------------------------------------------ */
+/* Layers and models (layers/)                                               */
+/* ------------------------------------------------------------------------ */
+/* Keras's functional API in C. A model owns a graph; its inputs, layers and
+ * the symbolic tensors between them (ag_node *) live in it.
+ *
+ *   ag_model *m = ag_model_new(AG_FLOAT32, 1234);
+ *   ag_node *q = ag_model_input(m, "query", AG_INT32, 1, (int64_t[]){-1});
+ *   ag_node *v = ag_model_input(m, "value", AG_INT32, 1, (int64_t[]){-1});
+ *   ag_layer *emb = ag_layer_embedding(m, 10000, 64, 1);
+ *   ag_layer *cnn = ag_layer_conv1d(m, 100, 4, 1, AG_PAD_SAME, AG_ACT_LINEAR, 1);
+ *   ag_node *qe = ag_call(cnn, ag_call(emb, q));    (one layer called twice
+ *   ag_node *ve = ag_call(cnn, ag_call(emb, v));     shares its weights)
+ *   ag_node *att = ag_call_n(ag_layer_attention(m, 0, "dot", 0.0, 0),
+ *                            (ag_node *[]){qe, ve}, 2);
+ *   ...
+ *   ag_model_build(m, (ag_node *[]){q, v}, 2, &out, 1);   Keras's Model(inputs, outputs)
+ *
+ * Shapes given to ag_model_input exclude the batch axis (Keras's Input(shape)),
+ * -1 for None. Layer constructors return NULL, and ag_call returns NULL, on
+ * failure, with the message on the model (ag_model_error); both accept the
+ * NULL of an earlier failure, so a caller may build the whole model and check
+ * once. A layer builds its weights on its first call, from the input shape.
+ * Weights are named "<layer>/<weight>" ("conv1d/kernel", "embedding/embeddings").
+ *
+ * Initialisers are Keras's: glorot-uniform kernels, U(±√(6/(fan_in+fan_out))),
+ * with Conv1D fan_in = K·C and fan_out = K·F; zero biases; Embedding U(±0.05);
+ * LayerNormalization gamma 1, beta 0. Values come from Philox keyed by the
+ * model's seed + the layer's index, so the same seed gives the same model.
+ *
+ * Masks (Keras's mask propagation) ride on the symbolic tensors, see
+ * ag_node_mask: Embedding(mask_zero) makes mask = ids != 0, a bool (B,T);
+ * Conv1D with padding same/causal and stride 1 multiplies its input by the
+ * mask (padded steps read as 0) and passes it on (other paddings drop it);
+ * Dense, Activation, Dropout and LayerNormalization pass it on; Attention and
+ * AdditiveAttention use [query mask, value mask] and their output carries the
+ * query mask; the global poolings skip masked steps and end the mask. A
+ * sequence's prediction therefore does not depend on how much padding its
+ * batch has.
+ */
+
+typedef struct ag_model ag_model;
+typedef struct ag_layer ag_layer;
+
+/* A node's Keras mask: a bool (B,T) node, or NULL when it has none. */
+ag_node *ag_node_mask(const ag_node *n);
+void ag_node_set_mask(ag_node *n, ag_node *mask);
+
+/* Activations by name: "linear", "relu", "sigmoid", "tanh", "softmax". */
+typedef enum ag_activation {
+    AG_ACT_LINEAR = 0, /* z = x                       */
+    AG_ACT_RELU,       /* z = max(x, 0)               */
+    AG_ACT_SIGMOID,    /* z = 1/(1+e^-x)              */
+    AG_ACT_TANH,       /* z = tanh x                  */
+    AG_ACT_SOFTMAX     /* z = softmax over the last axis */
+} ag_activation;
+const char *ag_activation_name(ag_activation a);
+/* The activation named `name`; -1 when there is none. */
+int ag_activation_from_name(const char *name);
+/* "valid", "same", "causal" and back; -1 for an unknown name. */
+const char *ag_padding_name(ag_padding p);
+int ag_padding_from_name(const char *name);
+
+/* ---- models ---- */
+
+/* An empty model whose graph computes in float_dtype (AG_FLOAT32, or
+ * AG_FLOAT64 to gradient-check a whole model with ag_gradcheck). seed keys
+ * every initialiser and every dropout without its own seed. NULL only when
+ * out of memory or float_dtype is not a float. */
+ag_model *ag_model_new(ag_dtype float_dtype, uint64_t seed);
+void ag_model_free(ag_model *m);
+/* The first error's message ("" when none), and its status. */
+const char *ag_model_error(const ag_model *m);
+ag_status ag_model_status(const ag_model *m);
+void ag_model_clear_error(ag_model *m);
+ag_graph *ag_model_graph(ag_model *m);
+const char *ag_model_name(const ag_model *m); /* "functional" or "sequential" */
+
+/* Keras's Input(shape, dtype, name): a model input of shape (None, *shape);
+ * dims -1 are None. dtype AG_INT32 (token ids) or AG_FLOAT32 (the model's
+ * float). name NULL or "" gives Keras's automatic name (input_layer,
+ * input_layer_1, ...). Each input is an InputLayer in the summary. */
+ag_node *ag_model_input(ag_model *m, const char *name, ag_dtype dtype, int rank,
+                        const int64_t *shape);
+/* Keras's Model(inputs, outputs): fixes the model's inputs (fed in this
+ * order) and outputs; every output must depend only on those inputs. */
+ag_status ag_model_build(ag_model *m, ag_node *const *inputs, int n_inputs, ag_node *const *outputs,
+                         int n_outputs);
+/* Sequential: after one ag_model_input, each ag_model_add calls the layer on
+ * the previous layer's output; the last output is the model's output. The
+ * model is named "sequential" and needs no ag_model_build. */
+ag_status ag_model_add(ag_model *m, ag_layer *layer);
+
+int ag_model_input_count(const ag_model *m);
+ag_node *ag_model_input_node(const ag_model *m, int i);
+int ag_model_output_count(const ag_model *m);
+ag_node *ag_model_output_node(const ag_model *m, int i);
+int ag_model_layer_count(const ag_model *m); /* InputLayers included */
+ag_layer *ag_model_layer(const ag_model *m, int i);
+ag_layer *ag_model_get_layer(const ag_model *m, const char *name);
+/* Every weight of every layer, each once (shared layers own one set), in
+ * layer order; trainable = 1 lists the trainable ones, 0 the others, -1 all.
+ * Returns the count; writes at most max nodes to out (out may be NULL). */
+int ag_model_weights(const ag_model *m, int trainable, ag_node **out, int max);
+int64_t ag_model_count_params(const ag_model *m, int trainable);
+
+/* Keras's summary: the table Layer (type) | Output Shape | Param # |
+ * Connected to (None dims print as None), then
+ *   Total params: 678,629 (2.59 MB)
+ *   Trainable params: 678,629 (2.59 MB)
+ *   Non-trainable params: 0 (0.00 B)                                      */
+void ag_model_summary(const ag_model *m, FILE *f);
+
+/* The model's configuration as JSON (caller frees with free()):
+ *   {"class_name": "Functional", "config": {"name", "dtype", "seed",
+ *    "layers": [{"class_name", "name", "config", "inbound_nodes"}, ...],
+ *    "input_layers": [[name, 0, 0], ...], "output_layers": [...]}}
+ * NULL with the message on m on failure. */
+char *ag_model_get_config(ag_model *m);
+/* Rebuilds a model (new weights, initialised from the config's seed) from
+ * ag_model_get_config's JSON. NULL with err set on a malformed config. */
+ag_model *ag_model_from_config(const char *json, ag_error *err);
+
+/* ---- layers ---- */
+/* Each constructor takes Keras's arguments in Keras's order; its defaults
+ * are noted. The layer gets Keras's automatic name from its class
+ * ("conv1d", "conv1d_1", ...); ag_layer_set_name renames it before its
+ * first call. */
+
+/* Embedding(input_dim, output_dim, mask_zero=False): ids (B,...) int32 ->
+ * (B,...,output_dim); weight embeddings (input_dim, output_dim), U(±0.05). */
+ag_layer *ag_layer_embedding(ag_model *m, int64_t input_dim, int64_t output_dim, int mask_zero);
+/* Conv1D(filters, kernel_size, strides=1, padding="valid", activation=None,
+ * use_bias=True): (B,T,C) -> (B,T',filters); kernel (K,C,F), bias (F). */
+ag_layer *ag_layer_conv1d(ag_model *m, int64_t filters, int64_t kernel_size, int64_t strides,
+                          ag_padding padding, ag_activation activation, int use_bias);
+/* Dense(units, activation=None, use_bias=True): (B,...,K) -> (B,...,units);
+ * kernel (K,units), bias (units). */
+ag_layer *ag_layer_dense(ag_model *m, int64_t units, ag_activation activation, int use_bias);
+/* Dropout(rate, seed=None): inverted dropout in training mode. seed 0 draws
+ * from the model's seed and the layer's index. */
+ag_layer *ag_layer_dropout(ag_model *m, double rate, uint64_t seed);
+/* Activation(activation). */
+ag_layer *ag_layer_activation(ag_model *m, ag_activation activation);
+/* GlobalAveragePooling1D(): (B,T,C) -> (B,C); with a mask, Σ_t x·m / Σ_t m.
+ * GlobalMaxPooling1D(): (B,T,C) -> (B,C); with a mask, masked steps are
+ * skipped (a row with no unmasked step gives -1e9). */
+ag_layer *ag_layer_global_average_pooling1d(ag_model *m);
+ag_layer *ag_layer_global_max_pooling1d(ag_model *m);
+/* Concatenate(axis=-1): joins its inputs along axis; drops masks. */
+ag_layer *ag_layer_concatenate(ag_model *m, int axis);
+/* LayerNormalization(axis=-1, epsilon=1e-3): over the last axis,
+ *   z = gamma · (x - mean) / √(var + epsilon) + beta;  gamma, beta (D). */
+ag_layer *ag_layer_layer_normalization(ag_model *m, double epsilon);
+/* Attention(use_scale=False, score_mode="dot", dropout=0.0, seed=None):
+ * Luong attention over ag_attention. score_mode "dot" or "concat". Weights:
+ * scale () = 1 when use_scale; concat_score_weight () = 1 when concat —
+ * 0, 1 or 2 weights as Keras. seed 0: from the model's seed and the layer's
+ * index. */
+ag_layer *ag_layer_attention(ag_model *m, int use_scale, const char *score_mode, double dropout,
+                             uint64_t seed);
+/* AdditiveAttention(use_scale=True, dropout=0.0, seed=None): Bahdanau
+ * attention; weight scale (D) glorot-uniform, U(±√(6/(D+D))), when use_scale. */
+ag_layer *ag_layer_additive_attention(ag_model *m, int use_scale, double dropout, uint64_t seed);
+/* The older `causal` constructor flag of both attention layers: every call
+ * uses a causal mask (as use_causal_mask = True). */
+ag_status ag_layer_set_causal(ag_layer *l, int causal);
+
+/* Calls a layer: ag_call on one input, ag_call_n on a list (Concatenate,
+ * Attention [query, value] or [query, value, key]). Returns the output
+ * node, which carries the output mask. */
+ag_node *ag_call(ag_layer *l, ag_node *x);
+ag_node *ag_call_n(ag_layer *l, ag_node *const *inputs, int n);
+/* An attention layer's call with Keras's call arguments. mask: explicit
+ * [query_mask, value_mask] (n_mask = 2; either may be NULL); n_mask = 0 takes
+ * the inputs' own masks. attention_scores (return_attention_scores) receives
+ * the (B,Tq,Tv) weights after masking and softmax. Dropout follows the
+ * graph's training mode (fit turns it on). */
+typedef struct ag_attention_call {
+    ag_node *const *mask;
+    int n_mask;
+    int use_causal_mask;
+    ag_node **attention_scores;
+} ag_attention_call;
+ag_node *ag_call_attention(ag_layer *l, ag_node *const *inputs, int n,
+                           const ag_attention_call *opts);
+/* The attention weights node of an attention layer's call number `call`
+ * (0 for its first), whether or not return_attention_scores was asked:
+ * what a heatmap plots. NULL for other layers. */
+ag_node *ag_layer_attention_scores(const ag_layer *l, int call);
+
+const char *ag_layer_name(const ag_layer *l);
+ag_status ag_layer_set_name(ag_layer *l, const char *name);
+const char *ag_layer_class_name(const ag_layer *l); /* "Conv1D", ...  */
+int ag_layer_call_count(const ag_layer *l);
+/* Output node of call number `call` (0-based), NULL when out of range. */
+ag_node *ag_layer_output(const ag_layer *l, int call);
+/* The layer's weights (built on the first call): trainable = 1, 0 or -1
+ * (all), as ag_model_weights. */
+int ag_layer_weights(const ag_layer *l, int trainable, ag_node **out, int max);
+int64_t ag_layer_count_params(const ag_layer *l);
+/* Freezes (0) or unfreezes (1) every weight of the layer. */
+void ag_layer_set_trainable(ag_layer *l, int trainable);
+/* Keras's get_config as JSON ({"name": ..., "units": ..., ...}); caller
+ * frees. from_config makes a new layer of class_name in m from such JSON,
+ * refusing unknown classes and bad arguments with the reason. */
+char *ag_layer_get_config(const ag_layer *l);
+ag_layer *ag_layer_from_config(ag_model *m, const char *class_name, const char *json);
+
+/* ---- training ---- */
+
+typedef enum ag_loss_kind {
+    AG_LOSS_BINARY_CROSSENTROPY = 0,
+    AG_LOSS_CATEGORICAL_CROSSENTROPY,
+    AG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+    AG_LOSS_MEAN_SQUARED_ERROR
+} ag_loss_kind;
+const char *ag_loss_name(ag_loss_kind l); /* "binary_crossentropy", ... "mse" */
+int ag_loss_from_name(const char *name);  /* -1 when unknown */
+
+/* Metrics, or-ed: accuracy (binary or categorical, from the loss) and AUC
+ * (exact ROC AUC over the epoch, binary outputs). */
+enum { AG_METRIC_ACCURACY = 1, AG_METRIC_AUC = 2 };
+#define AG_MAX_METRICS 2
+
+/* Keras's compile: the optimizer (NULL: Adam with Keras's defaults), loss
+ * on output 0 against a target of the output's shape (sparse: int32 labels
+ * (B)), and metrics. Compiling again resets the optimizer's state. */
+ag_status ag_model_compile(ag_model *m, const ag_optimizer_config *optimizer, ag_loss_kind loss,
+                           int from_logits, unsigned metrics);
+
+/* A source of batches, for data whose batches differ in shape (each text
+ * batch padded to its own longest sequence). get_batch fills inputs[i]
+ * (one tensor per model input) and *target (may stay NULL for predict)
+ * for batch number `batch`, 0 <= batch < n_batches; the tensors stay owned
+ * by the source and must stay valid until its next call. */
+typedef struct ag_batch_source {
+    int64_t n_batches;
+    ag_status (*get_batch)(void *user, int64_t batch, const ag_tensor **inputs,
+                           const ag_tensor **target, ag_error *err);
+    void *user;
+} ag_batch_source;
+
+typedef struct ag_fit_options {
+    int64_t batch_size;        /* 32 (tensor form only)                           */
+    int epochs;                /* 1                                               */
+    int shuffle;               /* 1: examples (or batches, for a source) reshuffled each epoch */
+    uint64_t seed;             /* the shuffle's seed: 0                           */
+    int verbose;               /* 0 silent, 1 progress bar (default), 2 a line per epoch */
+    int64_t progress_every;    /* not a TTY: a progress line every N batches; 0: about 20 per epoch */
+    FILE *out;                 /* progress output: NULL is stdout                 */
+    /* validation data: tensors (val_x, one per input, and val_y) or a source */
+    const ag_tensor *const *val_x;
+    const ag_tensor *val_y;
+    const ag_batch_source *val_source;
+    /* early stopping on val_loss (needs validation data) */
+    int early_stopping;
+    int patience;              /* epochs without improvement before stopping: 0   */
+    double min_delta;          /* an improvement is a decrease by more than this: 0 */
+    int restore_best_weights;  /* 0                                               */
+} ag_fit_options;
+ag_fit_options ag_fit_defaults(void);
+
+/* Per-epoch history, Keras's History.history: loss and each metric
+ * ("accuracy", "auc", in that order), and the same for validation. */
+typedef struct ag_history {
+    int epochs; /* epochs run (early stopping may end before fit's epochs) */
+    int n_metrics;
+    const char *metric_names[AG_MAX_METRICS];
+    double *loss;
+    double *metric[AG_MAX_METRICS];
+    int has_validation;
+    double *val_loss;
+    double *val_metric[AG_MAX_METRICS];
+    int best_epoch;     /* early stopping: epoch (0-based) with the lowest val_loss, else -1 */
+    int stopped_epoch;  /* early stopping: epoch after which it stopped, else -1 */
+} ag_history;
+void ag_history_release(ag_history *h); /* frees the arrays */
+
+/* Keras's fit on whole tensors: x[i] (N, ...) for input i, y (N, ...) or
+ * sparse labels (N). One step: forward in training mode, backward of the
+ * loss, an optimizer step on the trainable weights; after the first step of
+ * each batch shape a step allocates no tensor. Prints
+ *   120/784 [====>.........................] - loss: 0.4213 - accuracy: 0.8125
+ * per batch (running means over the epoch; redrawn with '\r' on a TTY) and
+ *   Epoch 1/10 ... - 3s 4ms/step - loss: ... - val_loss: ... - val_accuracy: ...
+ * per epoch. history (may be NULL) receives the history; release it. */
+ag_status ag_model_fit(ag_model *m, const ag_tensor *const *x, const ag_tensor *y,
+                       const ag_fit_options *opts, ag_history *history);
+ag_status ag_model_fit_source(ag_model *m, const ag_batch_source *train,
+                              const ag_fit_options *opts, ag_history *history);
+/* Keras's evaluate in inference mode: *loss and metrics[k] (the compiled
+ * metrics in the order accuracy, auc; metrics may be NULL). */
+ag_status ag_model_evaluate(ag_model *m, const ag_tensor *const *x, const ag_tensor *y,
+                            int64_t batch_size, double *loss, double *metrics);
+ag_status ag_model_evaluate_source(ag_model *m, const ag_batch_source *src, double *loss,
+                                   double *metrics);
+/* Keras's predict in inference mode: out[j] receives a new tensor (free
+ * it) for output j, the batches' outputs joined along axis 0. */
+ag_status ag_model_predict(ag_model *m, const ag_tensor *const *x, int64_t batch_size,
+                           ag_tensor **out);
+ag_status ag_model_predict_source(ag_model *m, const ag_batch_source *src, ag_tensor **out);
+/* One batch in inference mode, and any extra nodes of the model's graph
+ * (an attention layer's scores, say): after it, ag_value of each output
+ * and of extra[0..n_extra-1] holds this batch's values. */
+ag_status ag_model_run(ag_model *m, const ag_tensor *const *x, ag_node *const *extra, int n_extra);
+
+/* ---- save and load ---- */
+/* One safetensors file: an 8-byte little-endian header length, a JSON header
+ *   {"__metadata__": {"format": "attograd", "config": <model config>,
+ *                     <caller's extra entries>},
+ *    "conv1d/kernel": {"dtype": "F32", "shape": [4, 64, 100],
+ *                      "data_offsets": [begin, end]}, ...}
+ * then the weights' bytes, little-endian. Written to <path>.tmp.XXXXXX in the
+ * same directory, flushed and fsync-ed, renamed over path, and the directory
+ * fsync-ed: a crash never leaves a half-written path. The compile settings
+ * ("training_config") are saved too; the optimizer's state is not. */
+ag_status ag_model_save(ag_model *m, const char *path, const char *const *meta_keys,
+                        const char *const *meta_values, int n_meta);
+/* Rebuilds the model from the file's config and loads its weights:
+ * predictions are bit-identical to the saved model's. A truncated or
+ * corrupted file, a tensor missing or of the wrong dtype/shape, is refused
+ * (NULL, err says why). */
+ag_model *ag_model_load(const char *path, ag_error *err);
+/* A __metadata__ entry of the file the model was loaded from; NULL if none. */
+const char *ag_model_metadata(const ag_model *m, const char *key);
+
+/* The safetensors format itself, for any named tensors (F32, F64, I32, I64,
+ * BOOL). save writes atomically as above. */
+typedef struct ag_safetensors ag_safetensors;
+ag_status ag_safetensors_save(const char *path, const char *const *names,
+                              const ag_tensor *const *tensors, int n, const char *const *meta_keys,
+                              const char *const *meta_values, int n_meta, ag_error *err);
+/* Reads and checks the whole file (header length, JSON, dtypes, shapes,
+ * offsets in order, inside the file and covering it). */
+ag_safetensors *ag_safetensors_open(const char *path, ag_error *err);
+void ag_safetensors_close(ag_safetensors *st);
+int ag_safetensors_count(const ag_safetensors *st);
+const char *ag_safetensors_name(const ag_safetensors *st, int i);
+/* The tensor named name (borrowed, valid until close); NULL if absent. */
+const ag_tensor *ag_safetensors_get(const ag_safetensors *st, const char *name);
+const char *ag_safetensors_metadata(const ag_safetensors *st, const char *key);
 
 /* @@TEXT@@ (section written by the text-similarity issue) */
 
