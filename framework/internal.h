@@ -30,6 +30,7 @@ struct ag_node {
     int requires_grad, trainable;
     int has_grad;   /* grad holds this backward's gradient            */
     int mark;       /* scratch for graph walks                        */
+    ag_node *mask;  /* Keras mask riding on this tensor, or NULL     */
 };
 
 struct ag_graph {
