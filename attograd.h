@@ -191,6 +191,9 @@ void ag_graph_set_step(ag_graph *g, uint64_t step);
 /* Number of tensor allocations (value, gradient and workspace buffers) the
  * graph has made since it was created. A steady-state step adds none. */
 uint64_t ag_graph_alloc_count(const ag_graph *g);
+/* Bytes currently held by every node's value, gradient and workspace
+ * buffers (their capacities): the graph's memory footprint. */
+uint64_t ag_graph_bytes(const ag_graph *g);
 int ag_graph_node_count(const ag_graph *g);
 ag_node *ag_graph_node(const ag_graph *g, int i);
 

@@ -116,6 +116,16 @@ void ag_graph_set_step(ag_graph *g, uint64_t step)
     if (g) g->step = step;
 }
 uint64_t ag_graph_alloc_count(const ag_graph *g) { return g ? g->allocs : 0; }
+uint64_t ag_graph_bytes(const ag_graph *g)
+{
+    uint64_t n = 0;
+    for (int i = 0; g && i < g->n_nodes; i++) {
+        const ag_node *v = g->nodes[i];
+        n += v->val.capacity + v->grad.capacity;
+        for (int a = 0; v->aux && a < v->op->n_aux; a++) n += v->aux[a].capacity;
+    }
+    return n;
+}
 int ag_graph_node_count(const ag_graph *g) { return g ? g->n_nodes : 0; }
 ag_node *ag_graph_node(const ag_graph *g, int i)
 {

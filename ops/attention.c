@@ -1,0 +1,589 @@
+/* attention.c — Keras's attention weights as one fused op (attention_weights),
+ * and Keras's attention call composed from it (ag_attention).
+ *
+ *   q (B,Tq,D), k (B,Tv,D), value_mask (B,Tv) or none, scale, w -> z (B,Tq,Tv)
+ *
+ * Forward, one query row (b,i) at a time:
+ *   dot:      r_ij = Σ_d q_id k_jd;                 s_ij = c · r_ij       (c = scale, or 1)
+ *   concat:   r_ij = Σ_d tanh(c · (q_id + k_jd));   s_ij = w · r_ij       (w = concat_weight, or 1)
+ *   additive: s_ij = Σ_d c_d · tanh(q_id + k_jd)                         (c_d = scale_d, or 1)
+ *   mask:     m_ij = s_ij - 1e9 · [value_mask_j false, or (causal) j > i]
+ *   softmax:  a_ij = e^(m_ij - max_j m) / Σ_j e^(m_ij - max_j m)
+ *   dropout:  z_ij = a_ij · keep_ij / (1-rate),  keep_ij = [u(seed, step, (b·Tq+i)·Tv+j) >= rate],
+ *             in training mode with rate > 0; otherwise z = a.
+ *
+ * Backward, from gz (B,Tq,Tv):
+ *   ga = gz · keep / (1-rate)   (ga = gz without dropout)
+ *   gs_ij = a_ij (ga_ij - Σ_l ga_il a_il)   (the mask is a constant shift: no gradient)
+ *   dot:      gq_i = c Σ_j gs_ij k_j;   gk_j = c Σ_i gs_ij q_i;   gc = Σ gs_ij r_ij
+ *   concat:   u = q_id + k_jd, t = tanh(c·u), t' = 1 - t²
+ *             gq_id = Σ_j gs_ij w c t';   gk_jd = Σ_i gs_ij w c t'
+ *             gc = Σ_ij gs_ij w Σ_d t' u;   gw = Σ_ij gs_ij r_ij
+ *   additive: t = tanh(q_id + k_jd):  gq_id = Σ_j gs_ij c_d t';  gk_jd = Σ_i gs_ij c_d t';
+ *             gc_d = Σ_ij gs_ij t
+ *
+ * Memory: the (B,Tq,Tv,D) tensor of the concat and additive formulas is never
+ * stored; tanh is recomputed where needed. Workspaces: a (B,Tq,Tv), r (B,Tq,Tv)
+ * for dot and concat, gs (B,Tq,Tv), and per-row partial sums of the scale
+ * gradients (B·Tq, 1|2|D).
+ *
+ * Threads: the forward pass and gq run over query rows (b,i); gk over key
+ * rows (b,j), each output summed by one iteration in a fixed order; the scale
+ * gradients are per-row partial sums reduced serially. Results do not depend
+ * on the thread count.
+ */
+#include "../framework/internal.h"
+
+#include <math.h>
+
+typedef struct attn_params {
+    ag_score_mode mode;
+    int causal;
+    double dropout;
+    uint64_t seed;
+    int i_mask, i_scale, i_w; /* input positions, -1 when absent */
+} attn_params;
+
+enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_COUNT };
+
+/* What the kernels need, independent of the float type. */
+typedef struct attn_run {
+    int64_t B, Tq, Tv, D;
+    ag_score_mode mode;
+    int causal;
+    const ag_tensor *mask; /* (B,Tv), any dtype, nonzero = true; or NULL */
+    int drop;              /* dropout active */
+    double rate;
+    uint64_t seed, step;
+} attn_run;
+
+static inline int mask_on(const ag_tensor *m, int64_t i)
+{
+    switch (m->dtype) {
+    case AG_BOOL: return AG_U8(m)[i] != 0;
+    case AG_INT32: return AG_I32(m)[i] != 0;
+    case AG_INT64: return AG_I64(m)[i] != 0;
+    case AG_FLOAT32: return AG_F32(m)[i] != 0;
+    case AG_FLOAT64: return AG_F64(m)[i] != 0;
+    }
+    return 1;
+}
+
+/* Query i may not attend to key j (value_mask false, or causal and j > i). */
+static inline int attn_masked(const attn_run *p, int64_t b, int64_t i, int64_t j)
+{
+    return (p->causal && j > i) || (p->mask && !mask_on(p->mask, b * p->Tv + j));
+}
+
+static inline int attn_keep(const attn_run *p, int64_t idx)
+{
+    return ag_rand_uniform(p->seed, p->step, (uint64_t)idx) >= p->rate;
+}
+
+/* The kernels, written once and instantiated for float and double.
+ *
+ * forward: q (B,Tq,D), k (B,Tv,D), scale (1|D) or NULL, w (1) or NULL
+ *   -> r (B,Tq,Tv) raw scores (dot, concat), a (B,Tq,Tv) softmax, z (B,Tq,Tv) */
+#define ATTN_FORWARD(T, EXP, TANH)                                                                 \
+    static void attn_forward_##T(const attn_run *p, const T *q, const T *k, const T *scale,        \
+                                 const T *w, T *r, T *a, T *z)                                     \
+    {                                                                                              \
+        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, rows = p->B * p->Tq;                       \
+        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
+        const T wv = w ? w[0] : 1;                                                                 \
+        const T inv_keep = (T)(1.0 / (1.0 - p->rate));                                             \
+        AG_PARALLEL_FOR(rows *Tv *(2 * D + 8))                                                     \
+        for (int64_t row = 0; row < rows; row++) {                                                 \
+            const int64_t b = row / Tq, i = row % Tq;                                              \
+            const T *qi = q + row * D;                                                             \
+            T *ar = a + row * Tv, *zr = z + row * Tv, *rr = r ? r + row * Tv : NULL;               \
+            T mx = -INFINITY;                                                                      \
+            for (int64_t j = 0; j < Tv; j++) {                                                     \
+                const T *kj = k + (b * Tv + j) * D;                                                \
+                T s = 0;                                                                           \
+                if (p->mode == AG_SCORE_DOT) {                                                     \
+                    for (int64_t d = 0; d < D; d++)                                                \
+                        s += qi[d] * kj[d];                                                        \
+                    rr[j] = s;                                                                     \
+                    s *= c;                                                                        \
+                } else if (p->mode == AG_SCORE_CONCAT) {                                           \
+                    for (int64_t d = 0; d < D; d++)                                                \
+                        s += TANH(c * (qi[d] + kj[d]));                                            \
+                    rr[j] = s;                                                                     \
+                    s *= wv;                                                                       \
+                } else {                                                                           \
+                    for (int64_t d = 0; d < D; d++)                                                \
+                        s += (scale ? scale[d] : 1) * TANH(qi[d] + kj[d]);                         \
+                }                                                                                  \
+                if (attn_masked(p, b, i, j)) s -= (T)1e9;                                          \
+                ar[j] = s;                                                                         \
+                if (s > mx) mx = s;                                                                \
+            }                                                                                      \
+            T sum = 0;                                                                             \
+            for (int64_t j = 0; j < Tv; j++) {                                                     \
+                ar[j] = EXP(ar[j] - mx);                                                           \
+                sum += ar[j];                                                                      \
+            }                                                                                      \
+            for (int64_t j = 0; j < Tv; j++) {                                                     \
+                ar[j] /= sum;                                                                      \
+                zr[j] = !p->drop ? ar[j] : attn_keep(p, row * Tv + j) ? ar[j] * inv_keep : 0;      \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* backward over query rows: gz, a -> gs (B,Tq,Tv); adds into gq (B,Tq,D) when
+ * not NULL; writes the row's partial scale gradients into part (B·Tq, P):
+ * dot P=1 (gc), concat P=2 (gc, gw), additive P=D (gc_d). */
+#define ATTN_BACKWARD_ROWS(T, TANH)                                                                \
+    static void attn_backward_rows_##T(const attn_run *p, const T *q, const T *k, const T *scale,  \
+                                       const T *w, const T *r, const T *a, const T *gz, T *gs,     \
+                                       T *gq, T *part)                                             \
+    {                                                                                              \
+        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, rows = p->B * p->Tq;                       \
+        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
+        const T wv = w ? w[0] : 1;                                                                 \
+        const T inv_keep = (T)(1.0 / (1.0 - p->rate));                                             \
+        const int tanh_work = p->mode != AG_SCORE_DOT && (gq || part);                             \
+        AG_PARALLEL_FOR(rows *Tv *(tanh_work ? 20 * D : 2 * D + 4))                                \
+        for (int64_t row = 0; row < rows; row++) {                                                 \
+            const int64_t b = row / Tq;                                                            \
+            const T *ar = a + row * Tv, *gzr = gz + row * Tv, *qi = q + row * D;                   \
+            T *gsr = gs + row * Tv, *gqi = gq ? gq + row * D : NULL;                               \
+            T dot = 0;                                                                             \
+            for (int64_t j = 0; j < Tv; j++) {                                                     \
+                T ga = !p->drop ? gzr[j] : attn_keep(p, row * Tv + j) ? gzr[j] * inv_keep : 0;     \
+                gsr[j] = ga;                                                                       \
+                dot += ga * ar[j];                                                                 \
+            }                                                                                      \
+            for (int64_t j = 0; j < Tv; j++)                                                       \
+                gsr[j] = ar[j] * (gsr[j] - dot);                                                   \
+            if (!gqi && !part) continue;                                                           \
+            if (p->mode == AG_SCORE_DOT) {                                                         \
+                T pc = 0;                                                                          \
+                for (int64_t j = 0; j < Tv; j++) {                                                 \
+                    const T g = gsr[j], cg = c * g, *kj = k + (b * Tv + j) * D;                    \
+                    if (g == 0) continue;                                                          \
+                    if (gqi)                                                                       \
+                        for (int64_t d = 0; d < D; d++)                                            \
+                            gqi[d] += cg * kj[d];                                                  \
+                    pc += g * r[row * Tv + j];                                                     \
+                }                                                                                  \
+                if (part) part[row] = pc;                                                          \
+            } else if (p->mode == AG_SCORE_CONCAT) {                                               \
+                T pc = 0, pw = 0;                                                                  \
+                for (int64_t j = 0; j < Tv; j++) {                                                 \
+                    const T g = gsr[j], gw = g * wv, gwc = gw * c, *kj = k + (b * Tv + j) * D;     \
+                    if (g == 0) continue;                                                          \
+                    T su = 0;                                                                      \
+                    for (int64_t d = 0; d < D; d++) {                                              \
+                        const T u = qi[d] + kj[d], t = TANH(c * u), tp = 1 - t * t;                \
+                        if (gqi) gqi[d] += gwc * tp;                                               \
+                        su += tp * u;                                                              \
+                    }                                                                              \
+                    pc += gw * su;                                                                 \
+                    pw += g * r[row * Tv + j];                                                     \
+                }                                                                                  \
+                if (part) part[2 * row] = pc, part[2 * row + 1] = pw;                              \
+            } else {                                                                               \
+                T *pr = part ? part + row * D : NULL;                                              \
+                if (pr)                                                                            \
+                    for (int64_t d = 0; d < D; d++)                                                \
+                        pr[d] = 0;                                                                 \
+                for (int64_t j = 0; j < Tv; j++) {                                                 \
+                    const T g = gsr[j], *kj = k + (b * Tv + j) * D;                                \
+                    if (g == 0) continue;                                                          \
+                    for (int64_t d = 0; d < D; d++) {                                              \
+                        const T t = TANH(qi[d] + kj[d]);                                           \
+                        if (gqi) gqi[d] += g * (scale ? scale[d] : 1) * (1 - t * t);               \
+                        if (pr) pr[d] += g * t;                                                    \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* backward over key rows: gs (B,Tq,Tv) -> adds into gk (B,Tv,D). */
+#define ATTN_BACKWARD_COLS(T, TANH)                                                                \
+    static void attn_backward_cols_##T(const attn_run *p, const T *q, const T *k, const T *scale,  \
+                                       const T *w, const T *gs, T *gk)                             \
+    {                                                                                              \
+        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, cols = p->B * p->Tv;                       \
+        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
+        const T wv = w ? w[0] : 1;                                                                 \
+        AG_PARALLEL_FOR(cols *Tq *(p->mode == AG_SCORE_DOT ? 2 * D : 20 * D))                      \
+        for (int64_t col = 0; col < cols; col++) {                                                 \
+            const int64_t b = col / Tv, j = col % Tv;                                              \
+            const T *kj = k + col * D;                                                             \
+            T *gkj = gk + col * D;                                                                 \
+            for (int64_t i = 0; i < Tq; i++) {                                                     \
+                const T g = gs[(b * Tq + i) * Tv + j], *qi = q + (b * Tq + i) * D;                 \
+                if (g == 0) continue;                                                              \
+                if (p->mode == AG_SCORE_DOT) {                                                     \
+                    const T cg = c * g;                                                            \
+                    for (int64_t d = 0; d < D; d++)                                                \
+                        gkj[d] += cg * qi[d];                                                      \
+                } else if (p->mode == AG_SCORE_CONCAT) {                                           \
+                    const T gwc = g * wv * c;                                                      \
+                    for (int64_t d = 0; d < D; d++) {                                              \
+                        const T t = TANH(c * (qi[d] + kj[d]));                                     \
+                        gkj[d] += gwc * (1 - t * t);                                               \
+                    }                                                                              \
+                } else {                                                                           \
+                    for (int64_t d = 0; d < D; d++) {                                              \
+                        const T t = TANH(qi[d] + kj[d]);                                           \
+                        gkj[d] += g * (scale ? scale[d] : 1) * (1 - t * t);                        \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* The scale gradients: per-row partials (B·Tq, P) summed in row order. */
+#define ATTN_REDUCE(T)                                                                             \
+    static void attn_reduce_##T(const attn_run *p, const T *part, T *gscale, T *gw)                \
+    {                                                                                              \
+        const int64_t rows = p->B * p->Tq;                                                         \
+        if (p->mode == AG_SCORE_ADDITIVE) {                                                        \
+            for (int64_t d = 0; gscale && d < p->D; d++) {                                         \
+                T s = 0;                                                                           \
+                for (int64_t row = 0; row < rows; row++)                                           \
+                    s += part[row * p->D + d];                                                     \
+                gscale[d] += s;                                                                    \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        const int64_t P = p->mode == AG_SCORE_CONCAT ? 2 : 1;                                      \
+        T sc = 0, sw = 0;                                                                          \
+        for (int64_t row = 0; row < rows; row++) {                                                 \
+            sc += part[row * P];                                                                   \
+            if (P == 2) sw += part[row * P + 1];                                                   \
+        }                                                                                          \
+        if (gscale) gscale[0] += sc;                                                               \
+        if (gw) gw[0] += sw;                                                                       \
+    }
+
+ATTN_FORWARD(float, expf, tanhf)
+ATTN_FORWARD(double, exp, tanh)
+ATTN_BACKWARD_ROWS(float, tanhf)
+ATTN_BACKWARD_ROWS(double, tanh)
+ATTN_BACKWARD_COLS(float, tanhf)
+ATTN_BACKWARD_COLS(double, tanh)
+ATTN_REDUCE(float)
+ATTN_REDUCE(double)
+
+static const char *mode_name(ag_score_mode m)
+{
+    switch (m) {
+    case AG_SCORE_DOT: return "dot";
+    case AG_SCORE_CONCAT: return "concat";
+    case AG_SCORE_ADDITIVE: return "additive";
+    }
+    return "?";
+}
+
+/* ---- shape inference: every check a caller can get wrong ---- */
+
+static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                            ag_shape *out, ag_error *err)
+{
+    (void)op;
+    (void)n_in;
+    const attn_params *P = params;
+    char a[96], b[96];
+    if (P->mode != AG_SCORE_DOT && P->mode != AG_SCORE_CONCAT && P->mode != AG_SCORE_ADDITIVE)
+        return ag_error_set(err, AG_ERR_ARG,
+                            "score_mode must be one of {dot, concat, additive} (AG_SCORE_DOT, "
+                            "AG_SCORE_CONCAT, AG_SCORE_ADDITIVE), received %d",
+                            (int)P->mode);
+    if (!(P->dropout >= 0 && P->dropout < 1))
+        return ag_error_set(err, AG_ERR_ARG, "dropout must be in [0, 1), received %g", P->dropout);
+    const ag_shape *q = &in[0], *k = &in[1];
+    const char *names[2] = {"query", "key"};
+    for (int t = 0; t < 2; t++) {
+        if (in[t].rank != 3)
+            return ag_error_set(err, AG_ERR_SHAPE,
+                                "%s must have rank 3 (batch_size, T, dim), received rank %d with "
+                                "shape %s",
+                                names[t], in[t].rank, ag__sstr(&in[t], a, sizeof a));
+        if (!ag_dtype_is_float(in[t].dtype))
+            return ag_error_set(err, AG_ERR_DTYPE, "%s must be float32 or float64, received %s",
+                                names[t], ag_dtype_name(in[t].dtype));
+    }
+    if (k->dtype != q->dtype)
+        return ag_error_set(err, AG_ERR_DTYPE, "key must have the query's dtype %s, received %s",
+                            ag_dtype_name(q->dtype), ag_dtype_name(k->dtype));
+    if (!ag__dim_compat(q->dim[0], k->dim[0]))
+        return ag_error_set(err, AG_ERR_SHAPE,
+                            "query and key must have the same batch size, received query %s and "
+                            "key %s",
+                            ag__sstr(q, a, sizeof a), ag__sstr(k, b, sizeof b));
+    if (!ag__dim_compat(q->dim[2], k->dim[2]))
+        return ag_error_set(err, AG_ERR_SHAPE,
+                            "query and key must have the same last dimension (dim), received "
+                            "query %s and key %s",
+                            ag__sstr(q, a, sizeof a), ag__sstr(k, b, sizeof b));
+    int64_t B = q->dim[0] >= 0 ? q->dim[0] : k->dim[0];
+    int64_t D = q->dim[2] >= 0 ? q->dim[2] : k->dim[2];
+    if (P->i_mask >= 0) {
+        const ag_shape *m = &in[P->i_mask];
+        if (m->rank != 2 || !ag__dim_compat(m->dim[0], B) ||
+            !ag__dim_compat(m->dim[1], k->dim[1])) {
+            int64_t want[2] = {B, k->dim[1]};
+            return ag_error_set(err, AG_ERR_SHAPE,
+                                "value_mask must have shape (batch_size, Tv) = %s, received %s",
+                                ag_shape_str(2, want, a, sizeof a), ag__sstr(m, b, sizeof b));
+        }
+    }
+    if (P->i_scale >= 0) {
+        const ag_shape *s = &in[P->i_scale];
+        if (s->dtype != q->dtype)
+            return ag_error_set(err, AG_ERR_DTYPE,
+                                "scale must have the query's dtype %s, received %s",
+                                ag_dtype_name(q->dtype), ag_dtype_name(s->dtype));
+        if (P->mode == AG_SCORE_ADDITIVE) {
+            if (s->rank != 1 || !ag__dim_compat(s->dim[0], D))
+                return ag_error_set(err, AG_ERR_SHAPE,
+                                    "scale must have shape (dim,) = (%lld,) for score_mode "
+                                    "additive, received %s",
+                                    (long long)D, ag__sstr(s, a, sizeof a));
+        } else if (!(s->rank == 0 || (s->rank == 1 && s->dim[0] == 1)))
+            return ag_error_set(err, AG_ERR_SHAPE,
+                                "scale must have shape () or (1,) for score_mode %s, received %s",
+                                mode_name(P->mode), ag__sstr(s, a, sizeof a));
+    }
+    if (P->i_w >= 0) {
+        const ag_shape *w = &in[P->i_w];
+        if (P->mode != AG_SCORE_CONCAT)
+            return ag_error_set(err, AG_ERR_ARG,
+                                "concat_weight is only used by score_mode concat, received one "
+                                "with score_mode %s",
+                                mode_name(P->mode));
+        if (w->dtype != q->dtype)
+            return ag_error_set(err, AG_ERR_DTYPE,
+                                "concat_weight must have the query's dtype %s, received %s",
+                                ag_dtype_name(q->dtype), ag_dtype_name(w->dtype));
+        if (!(w->rank == 0 || (w->rank == 1 && w->dim[0] == 1)))
+            return ag_error_set(err, AG_ERR_SHAPE,
+                                "concat_weight must have shape () or (1,), received %s",
+                                ag__sstr(w, a, sizeof a));
+    }
+    *out = (ag_shape){.dtype = q->dtype, .rank = 3, .dim = {B, q->dim[1], k->dim[1]}};
+    return AG_OK;
+}
+
+static attn_run attn_setup(const ag_kernel_ctx *k)
+{
+    const attn_params *P = k->params;
+    const ag_tensor *q = k->in[0], *key = k->in[1];
+    return (attn_run){.B = q->shape[0],
+                      .Tq = q->shape[1],
+                      .Tv = key->shape[1],
+                      .D = q->shape[2],
+                      .mode = P->mode,
+                      .causal = P->causal,
+                      .mask = P->i_mask >= 0 ? k->in[P->i_mask] : NULL,
+                      .drop = k->training && P->dropout > 0,
+                      .rate = P->dropout,
+                      .seed = P->seed,
+                      .step = k->step};
+}
+
+static ag_status attn_forward(ag_kernel_ctx *k)
+{
+    const attn_params *P = k->params;
+    attn_run p = attn_setup(k);
+    ag_dtype dt = k->out->dtype;
+    ag_tensor *a = ag_kernel_aux(k, AUX_A, dt, 3, k->out->shape);
+    ag_tensor *r =
+        P->mode == AG_SCORE_ADDITIVE ? NULL : ag_kernel_aux(k, AUX_R, dt, 3, k->out->shape);
+    if (!a || (P->mode != AG_SCORE_ADDITIVE && !r)) return k->err->code;
+    const ag_tensor *scale = P->i_scale >= 0 ? k->in[P->i_scale] : NULL;
+    const ag_tensor *w = P->i_w >= 0 ? k->in[P->i_w] : NULL;
+    if (dt == AG_FLOAT32)
+        attn_forward_float(&p, AG_F32(k->in[0]), AG_F32(k->in[1]), scale ? AG_F32(scale) : NULL,
+                           w ? AG_F32(w) : NULL, r ? AG_F32(r) : NULL, AG_F32(a), AG_F32(k->out));
+    else
+        attn_forward_double(&p, AG_F64(k->in[0]), AG_F64(k->in[1]), scale ? AG_F64(scale) : NULL,
+                            w ? AG_F64(w) : NULL, r ? AG_F64(r) : NULL, AG_F64(a), AG_F64(k->out));
+    return AG_OK;
+}
+
+static ag_status attn_backward(ag_kernel_ctx *k)
+{
+    const attn_params *P = k->params;
+    attn_run p = attn_setup(k);
+    ag_dtype dt = k->out->dtype;
+    const ag_tensor *scale = P->i_scale >= 0 ? k->in[P->i_scale] : NULL;
+    const ag_tensor *w = P->i_w >= 0 ? k->in[P->i_w] : NULL;
+    ag_tensor *gq = k->gin[0], *gk = k->gin[1];
+    ag_tensor *gscale = P->i_scale >= 0 ? k->gin[P->i_scale] : NULL;
+    ag_tensor *gw = P->i_w >= 0 ? k->gin[P->i_w] : NULL;
+    if (!gq && !gk && !gscale && !gw) return AG_OK;
+    ag_tensor *a = &k->node->aux[AUX_A];
+    ag_tensor *r = P->mode == AG_SCORE_ADDITIVE ? NULL : &k->node->aux[AUX_R];
+    if (!a->data || (r && !r->data))
+        return ag_error_set(k->err, AG_ERR_STATE, "backward called before forward");
+    ag_tensor *gs = ag_kernel_aux(k, AUX_GS, dt, 3, k->out->shape);
+    if (!gs) return k->err->code;
+    ag_tensor *part = NULL;
+    if (gscale || gw) {
+        int64_t P2[2] = {p.B * p.Tq, p.mode == AG_SCORE_ADDITIVE ? p.D
+                                     : p.mode == AG_SCORE_CONCAT ? 2
+                                                                 : 1};
+        part = ag_kernel_aux(k, AUX_PART, dt, 2, P2);
+        if (!part) return k->err->code;
+    }
+    if (dt == AG_FLOAT32) {
+        const float *q = AG_F32(k->in[0]), *kk = AG_F32(k->in[1]);
+        const float *sc = scale ? AG_F32(scale) : NULL, *wv = w ? AG_F32(w) : NULL;
+        attn_backward_rows_float(&p, q, kk, sc, wv, r ? AG_F32(r) : NULL, AG_F32(a),
+                                 AG_F32(k->gout), AG_F32(gs), gq ? AG_F32(gq) : NULL,
+                                 part ? AG_F32(part) : NULL);
+        if (gk) attn_backward_cols_float(&p, q, kk, sc, wv, AG_F32(gs), AG_F32(gk));
+        if (part)
+            attn_reduce_float(&p, AG_F32(part), gscale ? AG_F32(gscale) : NULL,
+                              gw ? AG_F32(gw) : NULL);
+    } else {
+        const double *q = AG_F64(k->in[0]), *kk = AG_F64(k->in[1]);
+        const double *sc = scale ? AG_F64(scale) : NULL, *wv = w ? AG_F64(w) : NULL;
+        attn_backward_rows_double(&p, q, kk, sc, wv, r ? AG_F64(r) : NULL, AG_F64(a),
+                                  AG_F64(k->gout), AG_F64(gs), gq ? AG_F64(gq) : NULL,
+                                  part ? AG_F64(part) : NULL);
+        if (gk) attn_backward_cols_double(&p, q, kk, sc, wv, AG_F64(gs), AG_F64(gk));
+        if (part)
+            attn_reduce_double(&p, AG_F64(part), gscale ? AG_F64(gscale) : NULL,
+                               gw ? AG_F64(gw) : NULL);
+    }
+    return AG_OK;
+}
+
+static ag_node *sample_attention_weights(ag_graph *g, int variant, uint64_t seed);
+
+const ag_op ag_op_attention_weights = {.name = "attention_weights",
+                                       .n_aux = AUX_COUNT,
+                                       .infer = attn_infer,
+                                       .forward = attn_forward,
+                                       .backward = attn_backward,
+                                       .n_samples = 12,
+                                       .sample = sample_attention_weights};
+
+ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, ag_node *value_mask,
+                              ag_node *scale, ag_node *concat_weight, const ag_attention_opts *opts)
+{
+    if (!g) return NULL;
+    static const ag_attention_opts defaults = {.mode = AG_SCORE_DOT};
+    if (!opts) opts = &defaults;
+    attn_params P = {.mode = opts->mode,
+                     .causal = opts->causal != 0,
+                     .dropout = opts->dropout,
+                     .seed = opts->seed,
+                     .i_mask = -1,
+                     .i_scale = -1,
+                     .i_w = -1};
+    ag_node *in[5] = {query, key};
+    int n = 2;
+    if (value_mask) P.i_mask = n, in[n++] = value_mask;
+    if (scale) P.i_scale = n, in[n++] = scale;
+    if (concat_weight) P.i_w = n, in[n++] = concat_weight;
+    return ag_apply(g, &ag_op_attention_weights, in, n, &P, sizeof P);
+}
+
+/* ---- the attention call ---- */
+
+ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
+                      ag_node *query_mask, ag_node *value_mask, ag_node *scale,
+                      ag_node *concat_weight, const ag_attention_opts *opts, ag_node **weights_out)
+{
+    if (weights_out) *weights_out = NULL;
+    if (!g) return NULL;
+    if (!query || !value) {
+        if (ag_graph_status(g) == AG_OK)
+            ag__fail(g, AG_ERR_ARG, "attention: %s node is NULL", query ? "value" : "query");
+        return NULL;
+    }
+    char a[96], b[96];
+    const ag_shape *qs = ag_node_shape(query), *vs = ag_node_shape(value);
+    const ag_shape *ks = key ? ag_node_shape(key) : vs;
+    if (vs->rank != 3) {
+        ag__fail(g, AG_ERR_SHAPE,
+                 "attention: value must have rank 3 (batch_size, Tv, dim), received rank %d "
+                 "with shape %s",
+                 vs->rank, ag__sstr(vs, a, sizeof a));
+        return NULL;
+    }
+    if (qs->rank == 3 && !ag__dim_compat(qs->dim[0], vs->dim[0])) {
+        ag__fail(g, AG_ERR_SHAPE,
+                 "attention: query and value must have the same batch size, received query %s "
+                 "and value %s",
+                 ag__sstr(qs, a, sizeof a), ag__sstr(vs, b, sizeof b));
+        return NULL;
+    }
+    if (key && ks->rank == 3 && !ag__dim_compat(ks->dim[1], vs->dim[1])) {
+        ag__fail(g, AG_ERR_SHAPE,
+                 "attention: key and value must have the same Tv (axis 1), received key %s and "
+                 "value %s",
+                 ag__sstr(ks, a, sizeof a), ag__sstr(vs, b, sizeof b));
+        return NULL;
+    }
+    if (query_mask) {
+        const ag_shape *m = ag_node_shape(query_mask);
+        int64_t B = qs->rank == 3 ? qs->dim[0] : -1, Tq = qs->rank == 3 ? qs->dim[1] : -1;
+        if (m->rank != 2 || !ag__dim_compat(m->dim[0], B) || !ag__dim_compat(m->dim[1], Tq)) {
+            int64_t want[2] = {B, Tq};
+            ag__fail(g, AG_ERR_SHAPE,
+                     "attention: query_mask must have shape (batch_size, Tq) = %s, received %s",
+                     ag_shape_str(2, want, a, sizeof a), ag__sstr(m, b, sizeof b));
+            return NULL;
+        }
+    }
+    ag_node *w =
+        ag_attention_weights(g, query, key ? key : value, value_mask, scale, concat_weight, opts);
+    ag_node *out = ag_matmul(g, w, value, 0, 0);
+    if (query_mask) {
+        /* Keras: result *= cast(expand_dims(query_mask, -1)) */
+        ag_node *m = ag_expand_dims(g, ag_cast_float(g, query_mask), -1);
+        out = ag_mul(g, out, m);
+    }
+    if (weights_out && out) *weights_out = w;
+    return out;
+}
+
+/* ---- gradient-check samples ----
+ * Variant v: mode v % 3; options v / 3: 0 plain; 1 scale (and concat weight)
+ * with a value mask; 2 causal with a value mask and scale; 3 training-mode
+ * dropout with scale and causal. Shapes are drawn from the seed. The value
+ * mask always keeps key 0, so no row is fully masked (a fully masked row's
+ * scores sit near -1e9, where finite differences lose all precision). */
+static ag_node *sample_attention_weights(ag_graph *g, int variant, uint64_t seed)
+{
+    ag_rng rng;
+    ag_rng_init(&rng, seed, 0x6174746eULL + (uint64_t)variant);
+    int64_t B = 1 + (int64_t)ag_rng_below(&rng, 2), Tq = 1 + (int64_t)ag_rng_below(&rng, 4);
+    int64_t Tv = 1 + (int64_t)ag_rng_below(&rng, 4), D = 1 + (int64_t)ag_rng_below(&rng, 4);
+    ag_attention_opts o = {.mode = (ag_score_mode)(variant % 3), .seed = seed};
+    int opt = variant / 3;
+    ag_node *q = ag__sample_var(g, "query", 3, (int64_t[]){B, Tq, D}, -1, 1, seed, 1);
+    ag_node *k = ag__sample_var(g, "key", 3, (int64_t[]){B, Tv, D}, -1, 1, seed, 2);
+    ag_node *mask = NULL, *scale = NULL, *w = NULL;
+    if (opt >= 1) {
+        int64_t sshape[1] = {o.mode == AG_SCORE_ADDITIVE ? D : 1};
+        scale = ag__sample_var(g, "scale", o.mode == AG_SCORE_ADDITIVE ? 1 : 0, sshape, 0.5, 1.5,
+                               seed, 3);
+        if (o.mode == AG_SCORE_CONCAT && opt == 1)
+            w = ag__sample_var(g, "concat_weight", 1, (int64_t[]){1}, 0.5, 1.5, seed, 4);
+    }
+    if (opt == 1 || opt == 2) {
+        ag_tensor *m = ag_tensor_new(AG_BOOL, 2, (int64_t[]){B, Tv}, NULL);
+        if (!m) return NULL;
+        for (int64_t i = 0; i < m->size; i++)
+            AG_U8(m)[i] = i % Tv == 0 || ag_rng_below(&rng, 3);
+        mask = ag_constant(g, m);
+        ag_tensor_free(m);
+    }
+    o.causal = opt >= 2;
+    if (opt == 3) {
+        o.dropout = 0.3;
+        ag_graph_set_training(g, 1);
+    }
+    return ag_attention_weights(g, q, k, mask, scale, w, &o);
+}
