@@ -1,0 +1,470 @@
+/* safetensors.c — the safetensors file format, read and written.
+ *
+ *   bytes 0..7   N, the header's length, uint64 little-endian
+ *   bytes 8..8+N the header: a JSON object
+ *                  {"__metadata__": {string: string, ...},
+ *                   name: {"dtype": "F32", "shape": [..], "data_offsets": [b, e]}, ...}
+ *   the rest     the tensors' bytes, little-endian, C order; tensor `name`
+ *                occupies [b, e) of this buffer, which its tensors cover
+ *                exactly, without holes or overlaps.
+ *
+ * Writing goes to <path>.tmp.XXXXXX in the same directory, then fflush,
+ * fsync, rename over path, and fsync of the directory: a crash during a save
+ * leaves either the old file or the new one. Reading checks everything
+ * before trusting it, and refuses a bad file with the reason.
+ */
+#include "internal.h"
+#include "json.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The header may not be larger than this (the reference reader's limit). */
+#define MAX_HEADER ((uint64_t)100 << 20)
+
+struct ag_safetensors {
+    int n;
+    char **name;
+    ag_tensor *tensor; /* views into data */
+    int n_meta;
+    char **meta_key, **meta_value;
+    unsigned char *data;
+};
+
+static const struct {
+    const char *code;
+    ag_dtype dtype;
+} dtypes[] = {
+    {"F32", AG_FLOAT32}, {"F64", AG_FLOAT64}, {"I32", AG_INT32},
+    {"I64", AG_INT64},   {"BOOL", AG_BOOL},
+};
+
+static const char *dtype_code(ag_dtype t)
+{
+    for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+        if (dtypes[i].dtype == t) return dtypes[i].code;
+    return NULL;
+}
+
+static int little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+
+/* ---- writing ---- */
+
+/* Writes all of buf, or fails. */
+static int write_all(FILE *f, const void *buf, size_t n) { return fwrite(buf, 1, n, f) == n; }
+
+ag_status ag_safetensors_save(const char *path, const char *const *names,
+                              const ag_tensor *const *tensors, int n, const char *const *meta_keys,
+                              const char *const *meta_values, int n_meta, ag_error *err)
+{
+    if (!path || !*path) return ag_error_set(err, AG_ERR_ARG, "safetensors save: path is empty");
+    if (n < 0 || (n > 0 && (!names || !tensors)))
+        return ag_error_set(err, AG_ERR_ARG, "safetensors save: %d tensors but no names/tensors",
+                            n);
+    if (n_meta < 0 || (n_meta > 0 && (!meta_keys || !meta_values)))
+        return ag_error_set(err, AG_ERR_ARG,
+                            "safetensors save: %d metadata entries but no "
+                            "keys/values",
+                            n_meta);
+    if (!little_endian())
+        return ag_error_set(err, AG_ERR_ARG,
+                            "safetensors save: big-endian hosts are not "
+                            "supported");
+    for (int i = 0; i < n; i++) {
+        if (!names[i] || !*names[i] || !tensors[i] || !strcmp(names[i], "__metadata__"))
+            return ag_error_set(err, AG_ERR_ARG, "safetensors save: tensor %d has %s", i,
+                                !tensors[i] ? "no tensor" : "an empty or reserved name");
+        if (!dtype_code(tensors[i]->dtype))
+            return ag_error_set(err, AG_ERR_DTYPE, "safetensors save: tensor '%s' has dtype %s",
+                                names[i], ag_dtype_name(tensors[i]->dtype));
+        for (int j = 0; j < i; j++)
+            if (!strcmp(names[i], names[j]))
+                return ag_error_set(err, AG_ERR_ARG,
+                                    "safetensors save: tensor name '%s' is used twice", names[i]);
+    }
+    /* the header */
+    ag_sbuf h = {0};
+    ag_sb_puts(&h, "{");
+    if (n_meta > 0) {
+        ag_sb_puts(&h, "\"__metadata__\":{");
+        for (int i = 0; i < n_meta; i++) {
+            if (!meta_keys[i] || !meta_values[i]) {
+                ag_sb_release(&h);
+                return ag_error_set(err, AG_ERR_ARG, "safetensors save: metadata entry %d is NULL",
+                                    i);
+            }
+            if (i) ag_sb_puts(&h, ",");
+            ag_sb_json_str(&h, meta_keys[i]);
+            ag_sb_puts(&h, ":");
+            ag_sb_json_str(&h, meta_values[i]);
+        }
+        ag_sb_puts(&h, "}");
+    }
+    uint64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        const ag_tensor *t = tensors[i];
+        uint64_t bytes = (uint64_t)t->size * ag_dtype_size(t->dtype);
+        if (i || n_meta > 0) ag_sb_puts(&h, ",");
+        ag_sb_json_str(&h, names[i]);
+        ag_sb_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dtype_code(t->dtype));
+        for (int d = 0; d < t->rank; d++)
+            ag_sb_printf(&h, "%s%" PRId64, d ? "," : "", t->shape[d]);
+        ag_sb_printf(&h, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes);
+        off += bytes;
+    }
+    ag_sb_puts(&h, "}");
+    while (h.len % 8)
+        ag_sb_puts(&h, " "); /* align the data to 8 bytes */
+    if (h.oom) {
+        ag_sb_release(&h);
+        return ag_error_set(err, AG_ERR_NOMEM, "safetensors save: out of memory");
+    }
+    /* a temporary file in the same directory */
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) {
+        ag_sb_release(&h);
+        return ag_error_set(err, AG_ERR_NOMEM, "safetensors save: out of memory");
+    }
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        ag_error_set(err, AG_ERR_IO, "safetensors save: cannot create a temporary file %s: %s", tmp,
+                     strerror(errno));
+        free(tmp);
+        ag_sb_release(&h);
+        return AG_ERR_IO;
+    }
+    fchmod(fd, 0644);
+    FILE *f = fdopen(fd, "wb");
+    int ok = f != NULL;
+    if (!f) close(fd);
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    ok = ok && write_all(f, len8, 8) && write_all(f, h.s, h.len);
+    for (int i = 0; ok && i < n; i++)
+        ok = write_all(f, tensors[i]->data,
+                       (size_t)tensors[i]->size * ag_dtype_size(tensors[i]->dtype));
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int saved_errno = errno;
+    if (f && fclose(f) != 0 && ok) ok = 0, saved_errno = errno;
+    ag_sb_release(&h);
+    if (!ok) {
+        unlink(tmp);
+        ag_error_set(err, AG_ERR_IO, "safetensors save: writing %s failed: %s", tmp,
+                     strerror(saved_errno));
+        free(tmp);
+        return AG_ERR_IO;
+    }
+    if (rename(tmp, path) != 0) {
+        saved_errno = errno;
+        unlink(tmp);
+        ag_error_set(err, AG_ERR_IO, "safetensors save: renaming %s to %s failed: %s", tmp, path,
+                     strerror(saved_errno));
+        free(tmp);
+        return AG_ERR_IO;
+    }
+    free(tmp);
+    /* make the rename itself durable */
+    char *dir = strdup(path);
+    if (dir) {
+        char *slash = strrchr(dir, '/');
+        const char *d = ".";
+        if (slash == dir)
+            d = "/";
+        else if (slash)
+            *slash = 0, d = dir;
+        int dfd = open(d, O_RDONLY);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        free(dir);
+    }
+    return AG_OK;
+}
+
+/* ---- reading ---- */
+
+void ag_safetensors_close(ag_safetensors *st)
+{
+    if (!st) return;
+    for (int i = 0; i < st->n; i++)
+        free(st->name[i]);
+    for (int i = 0; i < st->n_meta; i++)
+        free(st->meta_key[i]), free(st->meta_value[i]);
+    free(st->name);
+    free(st->tensor);
+    free(st->meta_key);
+    free(st->meta_value);
+    free(st->data);
+    free(st);
+}
+
+typedef struct span {
+    uint64_t b, e;
+    int i;
+} span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return x->b < y->b ? -1 : x->b > y->b ? 1 : (x->e > y->e) - (x->e < y->e);
+}
+
+/* Fills st's tensors from the parsed header; data_len bytes of data. */
+static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data_len,
+                             const char *path, ag_error *err)
+{
+    if (h->type != AG_JSON_OBJECT)
+        return ag_error_set(err, AG_ERR_FORMAT, "safetensors %s: the header is not a JSON object",
+                            path);
+    int n = 0;
+    for (int i = 0; i < h->n; i++)
+        n += strcmp(h->key[i], "__metadata__") != 0;
+    st->name = calloc((size_t)n + 1, sizeof *st->name);
+    st->tensor = calloc((size_t)n + 1, sizeof *st->tensor);
+    span *sp = calloc((size_t)n + 1, sizeof *sp);
+    if (!st->name || !st->tensor || !sp) {
+        free(sp);
+        return ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
+    }
+    ag_status st_code = AG_OK;
+    for (int i = 0; i < h->n && !st_code; i++) {
+        const char *key = h->key[i];
+        const ag_json *v = h->item[i];
+        if (!strcmp(key, "__metadata__")) {
+            if (v->type != AG_JSON_OBJECT) {
+                st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                       "safetensors %s: __metadata__ is not an object", path);
+                break;
+            }
+            st->meta_key = calloc((size_t)v->n + 1, sizeof *st->meta_key);
+            st->meta_value = calloc((size_t)v->n + 1, sizeof *st->meta_value);
+            if (!st->meta_key || !st->meta_value) {
+                st_code = ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
+                break;
+            }
+            for (int j = 0; j < v->n; j++) {
+                if (v->item[j]->type != AG_JSON_STRING) {
+                    st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                           "safetensors %s: __metadata__ entry '%s' is not a "
+                                           "string",
+                                           path, v->key[j]);
+                    break;
+                }
+                st->meta_key[j] = strdup(v->key[j]);
+                st->meta_value[j] = strdup(v->item[j]->string);
+                st->n_meta = j + 1;
+                if (!st->meta_key[j] || !st->meta_value[j]) {
+                    st_code =
+                        ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
+                    break;
+                }
+            }
+            continue;
+        }
+        const char *code = ag_json_str(ag_json_get(v, "dtype"));
+        const ag_json *shape = ag_json_get(v, "shape"), *offs = ag_json_get(v, "data_offsets");
+        int d = -1;
+        for (size_t k = 0; code && k < sizeof dtypes / sizeof dtypes[0]; k++)
+            if (!strcmp(code, dtypes[k].code)) d = (int)k;
+        if (d < 0) {
+            st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                   "safetensors %s: tensor '%s': dtype must be one of F32, F64, "
+                                   "I32, I64, BOOL, received %s",
+                                   path, key, code ? code : "(none)");
+            break;
+        }
+        if (!shape || shape->type != AG_JSON_ARRAY || shape->n > AG_MAX_RANK) {
+            st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                   "safetensors %s: tensor '%s': shape must be a list of at most "
+                                   "%d sizes",
+                                   path, key, AG_MAX_RANK);
+            break;
+        }
+        ag_tensor *t = &st->tensor[st->n];
+        t->dtype = dtypes[d].dtype;
+        t->rank = shape->n;
+        uint64_t size = 1;
+        for (int k = 0; k < shape->n; k++) {
+            int64_t dim;
+            if (!ag_json_int(shape->item[k], &dim) || dim < 0 || (uint64_t)dim > data_len) {
+                st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                       "safetensors %s: tensor '%s': dimension %d is not a size "
+                                       "that fits the file",
+                                       path, key, k);
+                break;
+            }
+            t->shape[k] = dim;
+            size = dim == 0 ? 0 : size;
+            if (size && (uint64_t)dim > data_len / size + 1)
+                size = data_len + 1;
+            else
+                size *= (uint64_t)dim;
+        }
+        if (st_code) break;
+        int64_t b, e;
+        if (!offs || offs->type != AG_JSON_ARRAY || offs->n != 2 ||
+            !ag_json_int(offs->item[0], &b) || !ag_json_int(offs->item[1], &e) || b < 0 || e < b ||
+            (uint64_t)e > data_len) {
+            st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                   "safetensors %s: tensor '%s': data_offsets must be [begin, end] "
+                                   "inside the %" PRIu64 " data bytes",
+                                   path, key, data_len);
+            break;
+        }
+        uint64_t want = size * ag_dtype_size(t->dtype);
+        if (size > data_len || (uint64_t)(e - b) != want) {
+            char buf[96];
+            st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                   "safetensors %s: tensor '%s': %s %s needs %" PRIu64
+                                   " bytes, data_offsets give %" PRId64,
+                                   path, key, code,
+                                   ag_shape_str(t->rank, t->shape, buf, sizeof buf), want, e - b);
+            break;
+        }
+        t->size = (int64_t)size;
+        sp[st->n] = (span){(uint64_t)b, (uint64_t)e, st->n};
+        st->name[st->n] = strdup(key);
+        if (!st->name[st->n]) {
+            st_code = ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
+            break;
+        }
+        st->n++;
+    }
+    if (!st_code) {
+        /* the tensors must tile the data buffer: no holes, no overlaps */
+        qsort(sp, (size_t)st->n, sizeof *sp, span_cmp);
+        uint64_t at = 0;
+        for (int i = 0; i < st->n && !st_code; i++) {
+            if (sp[i].b != at)
+                st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                       "safetensors %s: tensor '%s' starts at data byte %" PRIu64
+                                       ", expected %" PRIu64 " (tensors overlap or leave a hole)",
+                                       path, st->name[sp[i].i], sp[i].b, at);
+            at = sp[i].e;
+        }
+        if (!st_code && at != data_len)
+            st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                   "safetensors %s: the tensors cover %" PRIu64
+                                   " data bytes, the file has %" PRIu64,
+                                   path, at, data_len);
+        for (int i = 0; i < st->n && !st_code; i++) {
+            ag_tensor *t = &st->tensor[sp[i].i];
+            t->data = st->data + sp[i].b;
+            t->capacity = 0; /* a view: never freed or grown */
+        }
+    }
+    free(sp);
+    return st_code;
+}
+
+ag_safetensors *ag_safetensors_open(const char *path, ag_error *err)
+{
+    if (!path) return ag_error_set(err, AG_ERR_ARG, "safetensors open: path is NULL"), NULL;
+    if (!little_endian())
+        return ag_error_set(err, AG_ERR_ARG,
+                            "safetensors open: big-endian hosts are not "
+                            "supported"),
+               NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ag_error_set(err, AG_ERR_IO, "safetensors: cannot open %s: %s", path,
+                            strerror(errno)),
+               NULL;
+    ag_safetensors *st = NULL;
+    char *header = NULL;
+    ag_json *h = NULL;
+    unsigned char len8[8];
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        ag_error_set(err, AG_ERR_IO, "safetensors: %s is not a regular file", path);
+        goto out;
+    }
+    uint64_t file_len = (uint64_t)sb.st_size;
+    if (file_len < 8 || fread(len8, 1, 8, f) != 8) {
+        ag_error_set(err, AG_ERR_FORMAT,
+                     "safetensors %s: the file has %" PRIu64 " bytes, too short for the 8-byte "
+                     "header length",
+                     path, file_len);
+        goto out;
+    }
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)len8[i] << (8 * i);
+    if (hlen < 2 || hlen > MAX_HEADER || hlen > file_len - 8) {
+        ag_error_set(err, AG_ERR_FORMAT,
+                     "safetensors %s: header length %" PRIu64 " does not fit: the file has %" PRIu64
+                     " bytes after the length (and the limit is %" PRIu64 ")",
+                     path, hlen, file_len - 8, MAX_HEADER);
+        goto out;
+    }
+    header = malloc((size_t)hlen);
+    st = calloc(1, sizeof *st);
+    uint64_t data_len = file_len - 8 - hlen;
+    if (st) st->data = malloc((size_t)data_len + 1);
+    if (!header || !st || !st->data) {
+        ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
+        goto fail;
+    }
+    if (fread(header, 1, (size_t)hlen, f) != hlen ||
+        fread(st->data, 1, (size_t)data_len, f) != data_len) {
+        ag_error_set(err, AG_ERR_IO,
+                     "safetensors %s: the file ended early (was it truncated "
+                     "while being read?)",
+                     path);
+        goto fail;
+    }
+    if (header[0] != '{') {
+        ag_error_set(err, AG_ERR_FORMAT, "safetensors %s: the header does not start with '{'",
+                     path);
+        goto fail;
+    }
+    ag_error je = {0};
+    h = ag_json_parse(header, (size_t)hlen, &je);
+    if (!h) {
+        ag_error_set(err, je.code, "safetensors %s: bad header: %s", path, je.msg);
+        goto fail;
+    }
+    if (read_header(st, h, data_len, path, err)) goto fail;
+    goto out;
+fail:
+    ag_safetensors_close(st);
+    st = NULL;
+out:
+    ag_json_free(h);
+    free(header);
+    fclose(f);
+    return st;
+}
+
+int ag_safetensors_count(const ag_safetensors *st) { return st ? st->n : 0; }
+
+const char *ag_safetensors_name(const ag_safetensors *st, int i)
+{
+    return st && i >= 0 && i < st->n ? st->name[i] : NULL;
+}
+
+const ag_tensor *ag_safetensors_get(const ag_safetensors *st, const char *name)
+{
+    for (int i = 0; st && name && i < st->n; i++)
+        if (!strcmp(st->name[i], name)) return &st->tensor[i];
+    return NULL;
+}
+
+const char *ag_safetensors_metadata(const ag_safetensors *st, const char *key)
+{
+    for (int i = 0; st && key && i < st->n_meta; i++)
+        if (!strcmp(st->meta_key[i], key)) return st->meta_value[i];
+    return NULL;
+}
