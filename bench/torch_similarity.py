@@ -34,6 +34,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 
@@ -49,36 +50,71 @@ except ImportError:
 # (",-\." is the range , - .), deleted from the text.
 PUNCTUATION = b"!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"
 PAD, OOV = 0, 1
+TWO_BYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]")
+
+
+def lower_cp(cp):
+    """Lowercase of a code point as attograd's text.c has it: ASCII, Latin-1, Latin Extended-A,
+    basic Greek and Cyrillic capitals (those whose lowercase is as long in UTF-8)."""
+    if 0xC0 <= cp <= 0xDE and cp != 0xD7:
+        return cp + 0x20
+    if 0x100 <= cp <= 0x137 and cp != 0x130 or 0x14A <= cp <= 0x177:
+        return cp | 1
+    if 0x139 <= cp <= 0x148 or 0x179 <= cp <= 0x17E:
+        return cp + 1 if cp & 1 else cp
+    if cp == 0x178:
+        return 0xFF
+    if 0x391 <= cp <= 0x3A9 and cp != 0x3A2 or 0x410 <= cp <= 0x42F:
+        return cp + 0x20
+    if 0x400 <= cp <= 0x40F:
+        return cp + 0x50
+    return cp
+
+
+def lower_two_byte(m):
+    c0, c1 = m.group()
+    cp = lower_cp(((c0 & 0x1F) << 6) | (c1 & 0x3F))
+    return bytes((0xC0 | (cp >> 6), 0x80 | (cp & 0x3F)))
 
 
 def tokenize(text):
-    """bytes -> list of byte tokens: ASCII lowercase, strip punctuation, split on whitespace."""
-    return text.lower().translate(None, PUNCTUATION).split()
+    """bytes -> list of byte tokens: lowercase, strip punctuation, split on ASCII whitespace."""
+    return TWO_BYTE.sub(lower_two_byte, text.lower()).translate(None, PUNCTUATION).split()
 
 
 def read_pairs(path):
-    """-> list of (text_a bytes, text_b bytes, label float); errors name file and line."""
-    rows = []
+    """-> list of (text_a bytes, text_b bytes, label float), checked as attograd's loader does
+    (3 fields, non-blank texts, label 0/1/0.0/1.0, LF or CRLF, a UTF-8 BOM skipped)."""
     with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip(b"\n")
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            fields = line.split(b"\t")
-            if len(fields) != 3:
-                sys.exit("%s:%d: expected 3 tab-separated fields, found %d" % (path, n, len(fields)))
-            a, b, label = fields
-            if not a or not b:
-                sys.exit("%s:%d: empty text" % (path, n))
-            if label in (b"0", b"0.0"):
-                y = 0.0
-            elif label in (b"1", b"1.0"):
-                y = 1.0
-            else:
-                sys.exit("%s:%d: label must be 0 or 1, found '%s'" % (path, n, label.decode("utf-8", "replace")))
-            rows.append((a, b, y))
+        lines = f.read()
+    if lines.startswith(b"\xef\xbb\xbf"):
+        lines = lines[3:]
+    lines = lines.split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # what follows the last newline
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if b"\0" in line:
+            sys.exit("%s:%d: contains a NUL byte" % (path, n))
+        fields = line.split(b"\t")
+        if len(fields) != 3:
+            sys.exit("%s:%d: expected 3 tab-separated fields, found %d" % (path, n, len(fields)))
+        a, b, label = fields
+        for k, text in enumerate((a, b)):
+            if not text.strip(b" \t\v\f"):
+                sys.exit("%s:%d: %s is empty" % (path, n, ("text_a (field 1)", "text_b (field 2)")[k]))
+        if label in (b"0", b"0.0"):
+            y = 0.0
+        elif label in (b"1", b"1.0"):
+            y = 1.0
+        else:
+            sys.exit("%s:%d: label (field 3) must be 0 or 1, found \"%s\"" % (
+                path, n, label[:40].decode("utf-8", "replace")))
+        rows.append((a, b, y))
     if not rows:
-        sys.exit("%s: no pairs" % path)
+        sys.exit("%s: no pairs (expected lines text_a<TAB>text_b<TAB>label)" % path)
     return rows
 
 
