@@ -567,6 +567,15 @@ typedef struct ag_layer ag_layer;
 ag_node *ag_node_mask(const ag_node *n);
 void ag_node_set_mask(ag_node *n, ag_node *mask);
 
+/* Ops the layers need (ops/not_equal.c, ops/max.c):
+ *   not_equal: z = [x != c], bool, x of any dtype; no gradient (a mask).
+ *   max: z = max over axis of x, skipping positions where mask is false;
+ *     mask (bool) has x's dims up to and including axis, or is NULL; a row
+ *     with every position masked gives 0. keepdims keeps the axis as 1.
+ *     gx = gz at the first position reaching the maximum, 0 elsewhere. */
+ag_node *ag_not_equal(ag_graph *g, ag_node *x, double c);
+ag_node *ag_max(ag_graph *g, ag_node *x, int axis, int keepdims, ag_node *mask);
+
 /* Activations by name: "linear", "relu", "sigmoid", "tanh", "softmax". */
 typedef enum ag_activation {
     AG_ACT_LINEAR = 0, /* z = x                       */
