@@ -74,6 +74,49 @@ enum { AG_PAR_MIN_WORK = 1 << 15 };
 ag_status ag__ensure(ag_graph *g, ag_tensor *t, ag_dtype dtype, int rank, const int64_t *shape,
                      ag_error *err);
 
+/* ---- broadcasting (ops/binary.c) ----
+ * NumPy's rules for up to AG_BCAST_MAX operands. A plan drops the output's
+ * axes of size 1 and merges neighbouring axes that every operand spans or
+ * broadcasts alike, so (B,T,F) + (F) runs as (B·T,F) + (1,F). The output is
+ * contiguous; stride[a][d] is operand a's stride along merged axis d, 0
+ * where a broadcasts. A row is one index of every axis but the last. */
+enum { AG_BCAST_MAX = 3 };
+typedef struct ag__bcast {
+    int n, rank;              /* operands; merged rank (>= 1)            */
+    int64_t dim[AG_MAX_RANK]; /* merged output dims                      */
+    int64_t stride[AG_BCAST_MAX][AG_MAX_RANK];
+    int64_t size;                 /* output elements                      */
+    int64_t in_size[AG_BCAST_MAX]; /* operand elements                     */
+} ag__bcast;
+/* The broadcast shape of in[0..n-1]; -1 dims are unknown and give -1 unless
+ * another operand has a known dim other than 1 there. out->dtype is in[0]'s.
+ * Fails with "shapes (2, 3) and (4,) are not broadcastable". */
+ag_status ag__bcast_shape(int n, const ag_shape *in, ag_shape *out, ag_error *err);
+/* The plan for known shapes already checked by ag__bcast_shape. */
+void ag__bcast_init(ag__bcast *p, int n, const ag_shape *in);
+/* Offset in operand a of the start of output row `row`. */
+static inline int64_t ag__bcast_offset(const ag__bcast *p, int a, int64_t row)
+{
+    int64_t off = 0;
+    for (int d = p->rank - 2; d >= 0; d--) {
+        off += row % p->dim[d] * p->stride[a][d];
+        row /= p->dim[d];
+    }
+    return off;
+}
+/* dst (operand a's layout) += scale · src (output layout) summed over a's
+ * broadcast axes: each dst element by one thread, in row-major order of
+ * the summed axes, accumulated in double. */
+void ag__bcast_reduce_add_float(const ag__bcast *p, int a, const float *src, float *dst,
+                                double scale);
+void ag__bcast_reduce_add_double(const ag__bcast *p, int a, const double *src, double *dst,
+                                 double scale);
+/* dst (output layout) += scale · src (operand a's layout) broadcast. */
+void ag__bcast_expand_add_float(const ag__bcast *p, int a, const float *src, float *dst,
+                                double scale);
+void ag__bcast_expand_add_double(const ag__bcast *p, int a, const double *src, double *dst,
+                                 double scale);
+
 /* The op registry (ops/registry.c). */
 extern const ag_op *const ag__builtin_ops[];
 extern const int ag__builtin_op_count;

@@ -1,0 +1,180 @@
+/* reduce.c — sum and mean over chosen axes.
+ *
+ *   sum:  z = Σ_axes x;       gx = gz broadcast back over the axes
+ *   mean: z = Σ_axes x / N;   gx = gz/N broadcast back (N = elements summed)
+ *
+ * x (...) -> z (x's shape without the axes, or with them as 1 under
+ * keepdims). Negative axes count from the end; no axes means all. Each
+ * output element is summed by one thread in row-major order of the reduced
+ * axes, in double (the broadcast machinery of binary.c, read backwards:
+ * z is x's shape with the reduced axes at 1, broadcast to x).
+ */
+#include "../framework/internal.h"
+
+#include <math.h>
+
+typedef struct {
+    int n_axes;
+    int axes[AG_MAX_RANK];
+    int keepdims;
+    int mean;
+} reduce_params;
+
+/* The reduced axes as a bit mask, checked against the rank. */
+static ag_status axes_mask(const reduce_params *p, const ag_shape *x, unsigned *mask, ag_error *err)
+{
+    char s[96];
+    *mask = p->n_axes == 0 ? (1u << x->rank) - 1 : 0;
+    for (int i = 0; i < p->n_axes; i++) {
+        int a = p->axes[i];
+        if (a < -x->rank || a >= x->rank) {
+            if (x->rank == 0)
+                return ag_error_set(err, AG_ERR_ARG,
+                                    "axis %d is out of range: x has shape () and no axes", a);
+            return ag_error_set(err, AG_ERR_ARG,
+                                "axis %d is out of range for x of shape %s (expected %d to %d)", a,
+                                ag__sstr(x, s, sizeof s), -x->rank, x->rank - 1);
+        }
+        int n = a < 0 ? a + x->rank : a;
+        if (*mask >> n & 1)
+            return ag_error_set(err, AG_ERR_ARG,
+                                "axis %d is listed twice (axes are counted modulo rank %d)", a,
+                                x->rank);
+        *mask |= 1u << n;
+    }
+    return AG_OK;
+}
+
+/* x's shape with the reduced axes set to 1. */
+static ag_shape kept_shape(const ag_shape *x, unsigned mask)
+{
+    ag_shape k = *x;
+    for (int d = 0; d < x->rank; d++)
+        if (mask >> d & 1) k.dim[d] = 1;
+    return k;
+}
+
+static ag_status reduce_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                              ag_shape *out, ag_error *err)
+{
+    (void)op, (void)n_in;
+    const reduce_params *p = params;
+    if (!ag_dtype_is_float(in[0].dtype))
+        return ag_error_set(err, AG_ERR_DTYPE, "x is %s, expected float32 or float64",
+                            ag_dtype_name(in[0].dtype));
+    unsigned mask;
+    ag_status st = axes_mask(p, &in[0], &mask, err);
+    if (st) return st;
+    out->dtype = in[0].dtype;
+    out->rank = 0;
+    for (int d = 0; d < in[0].rank; d++) {
+        if (!(mask >> d & 1))
+            out->dim[out->rank++] = in[0].dim[d];
+        else if (p->keepdims)
+            out->dim[out->rank++] = 1;
+    }
+    return AG_OK;
+}
+
+/* The plan (x, x's shape with reduced axes 1) and the scale 1 or 1/N. */
+static void reduce_plan(const ag_kernel_ctx *k, ag__bcast *plan, double *scale)
+{
+    const reduce_params *p = k->params;
+    ag_shape s[2];
+    s[0] = ag__tensor_shape(k->in[0]);
+    unsigned mask;
+    axes_mask(p, &s[0], &mask, NULL); /* checked by infer */
+    s[1] = kept_shape(&s[0], mask);
+    ag__bcast_init(plan, 2, s);
+    *scale = 1;
+    if (p->mean) {
+        int64_t n = 1;
+        for (int d = 0; d < s[0].rank; d++)
+            if (mask >> d & 1) n *= s[0].dim[d];
+        *scale = n ? 1.0 / (double)n : NAN;
+    }
+}
+
+static ag_status reduce_forward(ag_kernel_ctx *k)
+{
+    ag__bcast plan;
+    double scale;
+    reduce_plan(k, &plan, &scale);
+    ag_tensor_zero(k->out);
+    if (k->out->dtype == AG_FLOAT32)
+        ag__bcast_reduce_add_float(&plan, 1, AG_F32(k->in[0]), AG_F32(k->out), scale);
+    else
+        ag__bcast_reduce_add_double(&plan, 1, AG_F64(k->in[0]), AG_F64(k->out), scale);
+    if (isnan(scale)) /* the mean of nothing, as NumPy */
+        for (int64_t i = 0; i < k->out->size; i++)
+            ag_tensor_set(k->out, i, NAN);
+    return AG_OK;
+}
+
+static ag_status reduce_backward(ag_kernel_ctx *k)
+{
+    if (!k->gin[0]) return AG_OK;
+    ag__bcast plan;
+    double scale;
+    reduce_plan(k, &plan, &scale);
+    if (k->out->dtype == AG_FLOAT32)
+        ag__bcast_expand_add_float(&plan, 1, AG_F32(k->gout), AG_F32(k->gin[0]), scale);
+    else
+        ag__bcast_expand_add_double(&plan, 1, AG_F64(k->gout), AG_F64(k->gin[0]), scale);
+    return AG_OK;
+}
+
+static ag_node *reduce(ag_graph *g, const ag_op *op, int mean, ag_node *x, const int *axes,
+                       int n_axes, int keepdims)
+{
+    reduce_params p = {.keepdims = keepdims != 0, .mean = mean};
+    if (g && x) {
+        if (n_axes < 0 || n_axes > AG_MAX_RANK) {
+            ag__fail(g, AG_ERR_ARG, "%s: n_axes must be 0 to %d, received %d", op->name,
+                     AG_MAX_RANK, n_axes);
+            return NULL;
+        }
+        if (n_axes > 0 && !axes) {
+            ag__fail(g, AG_ERR_ARG, "%s: axes is NULL but n_axes is %d", op->name, n_axes);
+            return NULL;
+        }
+        p.n_axes = n_axes;
+        for (int i = 0; i < n_axes; i++)
+            p.axes[i] = axes[i];
+    }
+    return ag_apply(g, op, &x, 1, &p, sizeof p);
+}
+
+/* Sample graphs on x (2,3,4): every axis; axis 1 with keepdims; axes
+ * (0, -1). */
+static ag_node *sample_reduce(ag_graph *g, const ag_op *op, int mean, int variant, uint64_t seed)
+{
+    int64_t shape[3] = {2, 3, 4};
+    ag_node *x = ag__sample_var(g, "x", 3, shape, -2, 2, seed, 1);
+    static const int one[1] = {1}, two[2] = {0, -1};
+    switch (variant) {
+    case 0: return reduce(g, op, mean, x, NULL, 0, 0);
+    case 1: return reduce(g, op, mean, x, one, 1, 1);
+    default: return reduce(g, op, mean, x, two, 2, 0);
+    }
+}
+
+#define REDUCE_OP(NAME, MEAN)                                                                      \
+    static ag_node *sample_##NAME(ag_graph *g, int variant, uint64_t seed);                        \
+    const ag_op ag_op_##NAME = {.name = #NAME,                                                     \
+                                .infer = reduce_infer,                                             \
+                                .forward = reduce_forward,                                         \
+                                .backward = reduce_backward,                                       \
+                                .n_samples = 3,                                                    \
+                                .sample = sample_##NAME};                                          \
+    static ag_node *sample_##NAME(ag_graph *g, int variant, uint64_t seed)                         \
+    {                                                                                              \
+        return sample_reduce(g, &ag_op_##NAME, MEAN, variant, seed);                               \
+    }                                                                                              \
+    ag_node *ag_##NAME(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims)         \
+    {                                                                                              \
+        return reduce(g, &ag_op_##NAME, MEAN, x, axes, n_axes, keepdims);                          \
+    }
+
+REDUCE_OP(sum, 0)
+REDUCE_OP(mean, 1)

@@ -1,0 +1,615 @@
+/* shape.c — ops that move elements without changing them: reshape,
+ * transpose, expand_dims, concat, slice. The gradient moves back through
+ * the same rearrangement.
+ *
+ *   reshape:     z = x viewed as a new shape of the same size;  gx = gz viewed back
+ *   transpose:   z[i_0..i_r] = x[j] with j[perm[a]] = i_a;       gx[j] += gz[i]
+ *   expand_dims: z = x with a new axis of 1;                      gx = gz
+ *   concat:      z = [x_0 | x_1 | ...] along axis;                gx_i = gz's block i
+ *   slice:       z = x[..., start:start+len, ...] along axis;     gx = gz scattered back
+ *
+ * Forward copies bits and so works on every dtype (bool masks and int ids
+ * too); backward is float32 and float64. Parallel over rows of the output.
+ */
+#include "../framework/internal.h"
+
+#include <inttypes.h>
+
+/* Outer (before axis) and inner (after axis) element counts of a shape. */
+static void outer_inner(const ag_tensor *t, int axis, int64_t *outer, int64_t *inner)
+{
+    *outer = *inner = 1;
+    for (int d = 0; d < axis; d++)
+        *outer *= t->shape[d];
+    for (int d = axis + 1; d < t->rank; d++)
+        *inner *= t->shape[d];
+}
+
+/* gx += gz, element by element (shapes of the same size). */
+static void add_same(const ag_tensor *gz, ag_tensor *gx)
+{
+    int64_t n = gx->size;
+    if (gx->dtype == AG_FLOAT32) {
+        const float *s = AG_F32(gz);
+        float *d = AG_F32(gx);
+        AG_PARALLEL_FOR(n)
+        for (int64_t i = 0; i < n; i++)
+            d[i] += s[i];
+    } else {
+        const double *s = AG_F64(gz);
+        double *d = AG_F64(gx);
+        AG_PARALLEL_FOR(n)
+        for (int64_t i = 0; i < n; i++)
+            d[i] += s[i];
+    }
+}
+
+static ag_status copy_forward(ag_kernel_ctx *k)
+{
+    memcpy(k->out->data, k->in[0]->data, (size_t)k->out->size * ag_dtype_size(k->out->dtype));
+    return AG_OK;
+}
+
+static ag_status add_backward(ag_kernel_ctx *k)
+{
+    if (k->gin[0]) add_same(k->gout, k->gin[0]);
+    return AG_OK;
+}
+
+/* An axis in [-rank, rank) (or [-rank-1, rank] when `extra`), normalised. */
+static ag_status norm_axis(int axis, int rank, int extra, const ag_shape *x, int *out,
+                           ag_error *err)
+{
+    int r = rank + (extra != 0);
+    *out = 0;
+    if (axis < -r || axis >= r) {
+        char s[96];
+        return ag_error_set(err, AG_ERR_ARG,
+                            "axis %d is out of range for x of shape %s (expected %d to %d)", axis,
+                            ag__sstr(x, s, sizeof s), -r, r - 1);
+    }
+    *out = axis < 0 ? axis + r : axis;
+    return AG_OK;
+}
+
+/* ---- reshape ---- */
+
+typedef struct {
+    int rank;
+    int64_t shape[AG_MAX_RANK]; /* as requested: -1 inferred, 0 copied */
+} reshape_params;
+
+static const char *request_str(const reshape_params *p, char *buf, size_t n)
+{
+    size_t used = (size_t)snprintf(buf, n, "(");
+    for (int i = 0; i < p->rank && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, i ? ", " : "", p->shape[i]);
+    if (used < n) snprintf(buf + used, n - used, p->rank == 1 ? ",)" : ")");
+    return buf;
+}
+
+static ag_status reshape_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                               ag_shape *out, ag_error *err)
+{
+    (void)op, (void)n_in;
+    const reshape_params *p = params;
+    const ag_shape *x = &in[0];
+    char a[96], b[96];
+    int infer = -1;
+    for (int i = 0; i < p->rank; i++) {
+        int64_t v = p->shape[i];
+        if (v < -1)
+            return ag_error_set(err, AG_ERR_ARG,
+                                "shape %s: dim %d must be >= 0, -1 (inferred) or 0 (copied), "
+                                "received %" PRId64,
+                                request_str(p, a, sizeof a), i, v);
+        if (v == -1 && infer >= 0)
+            return ag_error_set(err, AG_ERR_ARG,
+                                "shape %s: only one dim may be -1, dims %d and %d are",
+                                request_str(p, a, sizeof a), infer, i);
+        if (v == -1) infer = i;
+        if (v == 0 && i >= x->rank)
+            return ag_error_set(
+                err, AG_ERR_ARG,
+                "shape %s: dim %d is 0 (copy x's dim) but x of shape %s has rank %d",
+                request_str(p, a, sizeof a), i, ag__sstr(x, b, sizeof b), x->rank);
+    }
+    out->dtype = x->dtype;
+    out->rank = p->rank;
+    /* dims copied with 0 cancel on both sides, so unknown dims copied
+     * through leave the rest checkable */
+    int64_t xs = 1, zs = 1;
+    int known = 1;
+    for (int d = 0; d < x->rank; d++) {
+        if (d < p->rank && p->shape[d] == 0) continue;
+        if (x->dim[d] < 0)
+            known = 0;
+        else
+            xs *= x->dim[d];
+    }
+    for (int i = 0; i < p->rank; i++) {
+        out->dim[i] = p->shape[i] == 0 ? x->dim[i] : p->shape[i];
+        if (p->shape[i] > 0) zs *= p->shape[i];
+    }
+    if (!known) return AG_OK; /* checked at run time */
+    if (infer >= 0) {
+        if (zs == 0 || xs % zs)
+            return ag_error_set(err, AG_ERR_SHAPE, "cannot reshape x of shape %s into %s",
+                                ag__sstr(x, b, sizeof b), request_str(p, a, sizeof a));
+        out->dim[infer] = xs / zs;
+    } else if (xs != zs) {
+        return ag_error_set(err, AG_ERR_SHAPE,
+                            "cannot reshape x of shape %s (%" PRId64 " elements) into %s (%" PRId64
+                            " elements)",
+                            ag__sstr(x, b, sizeof b), ag__shape_size(x),
+                            request_str(p, a, sizeof a), ag__shape_size(out));
+    }
+    return AG_OK;
+}
+
+/* ---- transpose ---- */
+
+typedef struct {
+    int rank;
+    int perm[AG_MAX_RANK];
+} transpose_params;
+
+static ag_status transpose_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                                 ag_shape *out, ag_error *err)
+{
+    (void)op, (void)n_in;
+    const transpose_params *p = params;
+    char s[96];
+    if (p->rank != in[0].rank)
+        return ag_error_set(err, AG_ERR_SHAPE, "perm has %d entries but x of shape %s has rank %d",
+                            p->rank, ag__sstr(&in[0], s, sizeof s), in[0].rank);
+    unsigned seen = 0;
+    out->dtype = in[0].dtype;
+    out->rank = p->rank;
+    for (int i = 0; i < p->rank; i++) {
+        int a;
+        ag_status st = norm_axis(p->perm[i], p->rank, 0, &in[0], &a, err);
+        if (st) return st;
+        if (seen >> a & 1)
+            return ag_error_set(err, AG_ERR_ARG,
+                                "perm lists axis %d twice; it must be a permutation of 0..%d", a,
+                                p->rank - 1);
+        seen |= 1u << a;
+        out->dim[i] = in[0].dim[a];
+    }
+    return AG_OK;
+}
+
+/* z's axis i steps through x by xst[i]; visits z in order, calling
+ * STMT(zi, xi) with z's and x's flat indices. */
+#define TRANSPOSE_LOOP(x, z, STMT)                                                                 \
+    do {                                                                                           \
+        const int r_ = (z)->rank;                                                                  \
+        int64_t xst_[AG_MAX_RANK], acc_ = 1, xs_[AG_MAX_RANK];                                     \
+        for (int d = r_ - 1; d >= 0; d--)                                                          \
+            xs_[d] = acc_, acc_ *= (x)->shape[d];                                                  \
+        for (int i = 0; i < r_; i++)                                                               \
+            xst_[i] = xs_[perm[i]];                                                                \
+        const int64_t C_ = r_ ? (z)->shape[r_ - 1] : 1, cs_ = r_ ? xst_[r_ - 1] : 1;               \
+        const int64_t rows_ = C_ ? (z)->size / C_ : 0;                                             \
+        AG_PARALLEL_FOR((z)->size)                                                                 \
+        for (int64_t row = 0; row < rows_; row++) {                                                \
+            int64_t off = 0, q = row;                                                              \
+            for (int d = r_ - 2; d >= 0; d--) {                                                    \
+                off += q % (z)->shape[d] * xst_[d];                                                \
+                q /= (z)->shape[d];                                                                \
+            }                                                                                      \
+            for (int64_t c = 0; c < C_; c++) {                                                     \
+                const int64_t zi = row * C_ + c, xi = off + c * cs_;                               \
+                STMT;                                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static void normalised_perm(const ag_kernel_ctx *k, int *perm)
+{
+    const transpose_params *p = k->params;
+    for (int i = 0; i < p->rank; i++)
+        perm[i] = p->perm[i] < 0 ? p->perm[i] + p->rank : p->perm[i];
+}
+
+static ag_status transpose_forward(ag_kernel_ctx *k)
+{
+    int perm[AG_MAX_RANK];
+    normalised_perm(k, perm);
+    const ag_tensor *x = k->in[0];
+    ag_tensor *z = k->out;
+    switch (ag_dtype_size(z->dtype)) {
+    case 1: {
+        const uint8_t *s = x->data;
+        uint8_t *d = z->data;
+        TRANSPOSE_LOOP(x, z, d[zi] = s[xi]);
+        break;
+    }
+    case 4: {
+        const uint32_t *s = x->data;
+        uint32_t *d = z->data;
+        TRANSPOSE_LOOP(x, z, d[zi] = s[xi]);
+        break;
+    }
+    default: {
+        const uint64_t *s = x->data;
+        uint64_t *d = z->data;
+        TRANSPOSE_LOOP(x, z, d[zi] = s[xi]);
+        break;
+    }
+    }
+    return AG_OK;
+}
+
+static ag_status transpose_backward(ag_kernel_ctx *k)
+{
+    if (!k->gin[0]) return AG_OK;
+    int perm[AG_MAX_RANK];
+    normalised_perm(k, perm);
+    const ag_tensor *x = k->in[0], *z = k->out;
+    if (z->dtype == AG_FLOAT32) {
+        const float *gz = AG_F32(k->gout);
+        float *gx = AG_F32(k->gin[0]);
+        TRANSPOSE_LOOP(x, z, gx[xi] += gz[zi]);
+    } else {
+        const double *gz = AG_F64(k->gout);
+        double *gx = AG_F64(k->gin[0]);
+        TRANSPOSE_LOOP(x, z, gx[xi] += gz[zi]);
+    }
+    return AG_OK;
+}
+
+/* ---- expand_dims ---- */
+
+typedef struct {
+    int axis;
+} axis_params;
+
+static ag_status expand_dims_infer(const ag_op *op, const void *params, int n_in,
+                                   const ag_shape *in, ag_shape *out, ag_error *err)
+{
+    (void)op, (void)n_in;
+    char s[96];
+    if (in[0].rank >= AG_MAX_RANK)
+        return ag_error_set(err, AG_ERR_SHAPE, "x of shape %s already has the largest rank, %d",
+                            ag__sstr(&in[0], s, sizeof s), AG_MAX_RANK);
+    int a;
+    ag_status st = norm_axis(((const axis_params *)params)->axis, in[0].rank, 1, &in[0], &a, err);
+    if (st) return st;
+    out->dtype = in[0].dtype;
+    out->rank = in[0].rank + 1;
+    for (int d = 0, j = 0; d < out->rank; d++)
+        out->dim[d] = d == a ? 1 : in[0].dim[j++];
+    return AG_OK;
+}
+
+/* ---- concat ---- */
+
+static ag_status concat_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                              ag_shape *out, ag_error *err)
+{
+    (void)op;
+    char a[96], b[96];
+    int r = in[0].rank, axis;
+    if (r == 0)
+        return ag_error_set(err, AG_ERR_SHAPE, "input 0 has shape (); concat needs rank >= 1");
+    ag_status st = norm_axis(((const axis_params *)params)->axis, r, 0, &in[0], &axis, err);
+    if (st) return st;
+    *out = in[0];
+    out->dim[axis] = 0;
+    for (int i = 0; i < n_in; i++) {
+        if (in[i].rank != r)
+            return ag_error_set(err, AG_ERR_SHAPE,
+                                "input %d has shape %s but input 0 has shape %s: ranks differ", i,
+                                ag__sstr(&in[i], a, sizeof a), ag__sstr(&in[0], b, sizeof b));
+        if (in[i].dtype != in[0].dtype)
+            return ag_error_set(err, AG_ERR_DTYPE, "input %d is %s but input 0 is %s", i,
+                                ag_dtype_name(in[i].dtype), ag_dtype_name(in[0].dtype));
+        for (int d = 0; d < r; d++) {
+            int64_t v = in[i].dim[d];
+            if (d == axis) {
+                out->dim[d] = v < 0 || out->dim[d] < 0 ? -1 : out->dim[d] + v;
+            } else if (!ag__dim_compat(out->dim[d], v)) {
+                return ag_error_set(err, AG_ERR_SHAPE,
+                                    "input %d has shape %s, which does not fit %s: every dim but "
+                                    "axis %d must match",
+                                    i, ag__sstr(&in[i], a, sizeof a), ag__sstr(out, b, sizeof b),
+                                    axis);
+            } else if (out->dim[d] < 0) {
+                out->dim[d] = v;
+            }
+        }
+    }
+    return AG_OK;
+}
+
+static int concat_axis(const ag_kernel_ctx *k)
+{
+    int a = ((const axis_params *)k->params)->axis;
+    return a < 0 ? a + k->out->rank : a;
+}
+
+static ag_status concat_forward(ag_kernel_ctx *k)
+{
+    int axis = concat_axis(k);
+    size_t es = ag_dtype_size(k->out->dtype);
+    int64_t outer, inner;
+    outer_inner(k->out, axis, &outer, &inner);
+    const int64_t row = k->out->shape[axis] * inner;
+    char *z = k->out->data;
+    AG_PARALLEL_FOR(k->out->size)
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t off = 0;
+        for (int i = 0; i < k->n_in; i++) {
+            int64_t n = k->in[i]->shape[axis] * inner;
+            memcpy(z + (size_t)(o * row + off) * es,
+                   (const char *)k->in[i]->data + (size_t)(o * n) * es, (size_t)n * es);
+            off += n;
+        }
+    }
+    return AG_OK;
+}
+
+static ag_status concat_backward(ag_kernel_ctx *k)
+{
+    int axis = concat_axis(k);
+    int64_t outer, inner, off = 0;
+    outer_inner(k->out, axis, &outer, &inner);
+    const int64_t row = k->out->shape[axis] * inner;
+    for (int i = 0; i < k->n_in; i++) {
+        const int64_t n = k->in[i]->shape[axis] * inner;
+        if (k->gin[i] && k->out->dtype == AG_FLOAT32) {
+            const float *gz = AG_F32(k->gout);
+            float *gx = AG_F32(k->gin[i]);
+            AG_PARALLEL_FOR(outer * n)
+            for (int64_t o = 0; o < outer; o++)
+                for (int64_t j = 0; j < n; j++)
+                    gx[o * n + j] += gz[o * row + off + j];
+        } else if (k->gin[i]) {
+            const double *gz = AG_F64(k->gout);
+            double *gx = AG_F64(k->gin[i]);
+            AG_PARALLEL_FOR(outer * n)
+            for (int64_t o = 0; o < outer; o++)
+                for (int64_t j = 0; j < n; j++)
+                    gx[o * n + j] += gz[o * row + off + j];
+        }
+        off += n;
+    }
+    return AG_OK;
+}
+
+/* ---- slice ---- */
+
+typedef struct {
+    int axis;
+    int64_t start, len;
+} slice_params;
+
+static ag_status slice_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                             ag_shape *out, ag_error *err)
+{
+    (void)op, (void)n_in;
+    const slice_params *p = params;
+    char s[96];
+    if (in[0].rank == 0)
+        return ag_error_set(err, AG_ERR_SHAPE, "x has shape (); slice needs rank >= 1");
+    int axis;
+    ag_status st = norm_axis(p->axis, in[0].rank, 0, &in[0], &axis, err);
+    if (st) return st;
+    if (p->start < 0 || p->len < 0)
+        return ag_error_set(err, AG_ERR_RANGE, "start %" PRId64 " and len %" PRId64 " must be >= 0",
+                            p->start, p->len);
+    int64_t dim = in[0].dim[axis];
+    if (dim >= 0 && p->start + p->len > dim)
+        return ag_error_set(err, AG_ERR_RANGE,
+                            "start %" PRId64 " + len %" PRId64 " exceeds dim %" PRId64
+                            " of axis %d of x of shape %s",
+                            p->start, p->len, dim, axis, ag__sstr(&in[0], s, sizeof s));
+    *out = in[0];
+    out->dim[axis] = p->len;
+    return AG_OK;
+}
+
+static ag_status slice_forward(ag_kernel_ctx *k)
+{
+    const slice_params *p = k->params;
+    int axis = p->axis < 0 ? p->axis + k->out->rank : p->axis;
+    size_t es = ag_dtype_size(k->out->dtype);
+    int64_t outer, inner;
+    outer_inner(k->in[0], axis, &outer, &inner);
+    const int64_t n = p->len * inner, xrow = k->in[0]->shape[axis] * inner, x0 = p->start * inner;
+    const char *x = k->in[0]->data;
+    char *z = k->out->data;
+    AG_PARALLEL_FOR(outer * n)
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(z + (size_t)(o * n) * es, x + (size_t)(o * xrow + x0) * es, (size_t)n * es);
+    return AG_OK;
+}
+
+static ag_status slice_backward(ag_kernel_ctx *k)
+{
+    if (!k->gin[0]) return AG_OK;
+    const slice_params *p = k->params;
+    int axis = p->axis < 0 ? p->axis + k->out->rank : p->axis;
+    int64_t outer, inner;
+    outer_inner(k->in[0], axis, &outer, &inner);
+    const int64_t n = p->len * inner, xrow = k->in[0]->shape[axis] * inner, x0 = p->start * inner;
+    if (k->out->dtype == AG_FLOAT32) {
+        const float *gz = AG_F32(k->gout);
+        float *gx = AG_F32(k->gin[0]);
+        AG_PARALLEL_FOR(outer * n)
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < n; j++)
+                gx[o * xrow + x0 + j] += gz[o * n + j];
+    } else {
+        const double *gz = AG_F64(k->gout);
+        double *gx = AG_F64(k->gin[0]);
+        AG_PARALLEL_FOR(outer * n)
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < n; j++)
+                gx[o * xrow + x0 + j] += gz[o * n + j];
+    }
+    return AG_OK;
+}
+
+/* ---- the ops and their sample graphs ---- */
+
+static ag_node *sample_reshape(ag_graph *g, int variant, uint64_t seed);
+static ag_node *sample_transpose(ag_graph *g, int variant, uint64_t seed);
+static ag_node *sample_expand_dims(ag_graph *g, int variant, uint64_t seed);
+static ag_node *sample_concat(ag_graph *g, int variant, uint64_t seed);
+static ag_node *sample_slice(ag_graph *g, int variant, uint64_t seed);
+
+const ag_op ag_op_reshape = {.name = "reshape",
+                             .infer = reshape_infer,
+                             .forward = copy_forward,
+                             .backward = add_backward,
+                             .n_samples = 2,
+                             .sample = sample_reshape};
+const ag_op ag_op_transpose = {.name = "transpose",
+                               .infer = transpose_infer,
+                               .forward = transpose_forward,
+                               .backward = transpose_backward,
+                               .n_samples = 2,
+                               .sample = sample_transpose};
+const ag_op ag_op_expand_dims = {.name = "expand_dims",
+                                 .infer = expand_dims_infer,
+                                 .forward = copy_forward,
+                                 .backward = add_backward,
+                                 .n_samples = 2,
+                                 .sample = sample_expand_dims};
+const ag_op ag_op_concat = {.name = "concat",
+                            .infer = concat_infer,
+                            .forward = concat_forward,
+                            .backward = concat_backward,
+                            .n_samples = 2,
+                            .sample = sample_concat};
+const ag_op ag_op_slice = {.name = "slice",
+                           .infer = slice_infer,
+                           .forward = slice_forward,
+                           .backward = slice_backward,
+                           .n_samples = 2,
+                           .sample = sample_slice};
+
+ag_node *ag_reshape(ag_graph *g, ag_node *x, int rank, const int64_t *shape)
+{
+    reshape_params p = {0};
+    if (g && x) {
+        if (rank < 0 || rank > AG_MAX_RANK) {
+            ag__fail(g, AG_ERR_ARG, "reshape: rank must be 0 to %d, received %d", AG_MAX_RANK,
+                     rank);
+            return NULL;
+        }
+        if (rank > 0 && !shape) {
+            ag__fail(g, AG_ERR_ARG, "reshape: shape is NULL for rank %d", rank);
+            return NULL;
+        }
+        p.rank = rank;
+        for (int i = 0; i < rank; i++)
+            p.shape[i] = shape[i];
+    }
+    return ag_apply(g, &ag_op_reshape, &x, 1, &p, sizeof p);
+}
+
+ag_node *ag_transpose(ag_graph *g, ag_node *x, const int *perm)
+{
+    transpose_params p = {0};
+    if (g && x) {
+        p.rank = x->shape.rank;
+        if (p.rank > 0 && !perm) {
+            ag__fail(g, AG_ERR_ARG, "transpose: perm is NULL for x of rank %d", p.rank);
+            return NULL;
+        }
+        for (int i = 0; i < p.rank; i++)
+            p.perm[i] = perm[i];
+    }
+    return ag_apply(g, &ag_op_transpose, &x, 1, &p, sizeof p);
+}
+
+ag_node *ag_expand_dims(ag_graph *g, ag_node *x, int axis)
+{
+    axis_params p = {axis};
+    return ag_apply(g, &ag_op_expand_dims, &x, 1, &p, sizeof p);
+}
+
+ag_node *ag_concat(ag_graph *g, ag_node *const *xs, int n, int axis)
+{
+    if (!g) return NULL;
+    if (!xs) {
+        ag__fail(g, AG_ERR_ARG, "concat: xs is NULL");
+        return NULL;
+    }
+    if (n < 1 || n > AG_MAX_INPUTS) {
+        ag__fail(g, AG_ERR_ARG, "concat: n must be 1 to %d inputs, received %d", AG_MAX_INPUTS, n);
+        return NULL;
+    }
+    axis_params p = {axis};
+    return ag_apply(g, &ag_op_concat, xs, n, &p, sizeof p);
+}
+
+ag_node *ag_slice(ag_graph *g, ag_node *x, int axis, int64_t start, int64_t len)
+{
+    slice_params p = {axis, start, len};
+    return ag_apply(g, &ag_op_slice, &x, 1, &p, sizeof p);
+}
+
+/* reshape (2,3,4) to (0,-1), and (6,4) to (2,-1,2,2) */
+static ag_node *sample_reshape(ag_graph *g, int variant, uint64_t seed)
+{
+    if (variant == 0) {
+        int64_t xs[3] = {2, 3, 4}, zs[2] = {0, -1};
+        return ag_reshape(g, ag__sample_var(g, "x", 3, xs, -2, 2, seed, 1), 2, zs);
+    }
+    int64_t xs[2] = {6, 4}, zs[4] = {2, -1, 2, 2};
+    return ag_reshape(g, ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1), 4, zs);
+}
+
+/* transpose (2,3,4) by (2,0,1), and (2,3,4,5) by (0,2,1,3) */
+static ag_node *sample_transpose(ag_graph *g, int variant, uint64_t seed)
+{
+    if (variant == 0) {
+        int64_t xs[3] = {2, 3, 4};
+        const int perm[3] = {2, 0, 1};
+        return ag_transpose(g, ag__sample_var(g, "x", 3, xs, -2, 2, seed, 1), perm);
+    }
+    int64_t xs[4] = {2, 3, 4, 5};
+    const int perm[4] = {0, 2, 1, 3};
+    return ag_transpose(g, ag__sample_var(g, "x", 4, xs, -2, 2, seed, 1), perm);
+}
+
+/* expand_dims (3,4) at axis -1 and at axis 1 */
+static ag_node *sample_expand_dims(ag_graph *g, int variant, uint64_t seed)
+{
+    int64_t xs[2] = {3, 4};
+    return ag_expand_dims(g, ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1), variant ? 1 : -1);
+}
+
+/* concat (2,1,3), (2,2,3), (2,3,3) along axis 1; (3,2) and (3,4) along -1 */
+static ag_node *sample_concat(ag_graph *g, int variant, uint64_t seed)
+{
+    ag_node *xs[3];
+    if (variant == 0) {
+        for (int i = 0; i < 3; i++) {
+            int64_t s[3] = {2, i + 1, 3};
+            char name[8] = {'x', (char)('0' + i), 0};
+            xs[i] = ag__sample_var(g, name, 3, s, -2, 2, seed, (uint64_t)i + 1);
+        }
+        return ag_concat(g, xs, 3, 1);
+    }
+    int64_t s0[2] = {3, 2}, s1[2] = {3, 4};
+    xs[0] = ag__sample_var(g, "x0", 2, s0, -2, 2, seed, 1);
+    xs[1] = ag__sample_var(g, "x1", 2, s1, -2, 2, seed, 2);
+    return ag_concat(g, xs, 2, -1);
+}
+
+/* slice (3,5) columns 1..3; (4,3,2) rows 2..3 of axis 0 */
+static ag_node *sample_slice(ag_graph *g, int variant, uint64_t seed)
+{
+    if (variant == 0) {
+        int64_t xs[2] = {3, 5};
+        return ag_slice(g, ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1), 1, 1, 3);
+    }
+    int64_t xs[3] = {4, 3, 2};
+    return ag_slice(g, ag__sample_var(g, "x", 3, xs, -2, 2, seed, 1), 0, 2, 2);
+}

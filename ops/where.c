@@ -1,0 +1,346 @@
+/* where.c — selection by a mask: where, masked_fill, cast_float.
+ *
+ *   where:       z = cond ? x : y;   gx = gz·cond,  gy = gz·!cond   (broadcast)
+ *   masked_fill: z = mask ? x : c;   gx = gz·mask                   (mask broadcasts to x)
+ *   cast_float:  z = mask as the graph's float dtype;  no gradient flows
+ *
+ * cond and mask may be bool, int or float: nonzero is true. where's three
+ * operands broadcast together; a broadcast x's or y's gradient is summed
+ * over its broadcast axes (binary.c's deterministic sum). Parallel over
+ * chunks of output rows.
+ */
+#include "../framework/internal.h"
+
+enum { CHUNK = 2048 };
+
+static inline int truth(const void *c, ag_dtype t, int64_t i)
+{
+    switch (t) {
+    case AG_BOOL: return ((const uint8_t *)c)[i] != 0;
+    case AG_INT32: return ((const int32_t *)c)[i] != 0;
+    case AG_INT64: return ((const int64_t *)c)[i] != 0;
+    case AG_FLOAT32: return ((const float *)c)[i] != 0;
+    case AG_FLOAT64: return ((const double *)c)[i] != 0;
+    }
+    return 0;
+}
+
+/* Runs BODY for every output chunk: row, c0 (first column), n (columns),
+ * with o = row·C + c0 the chunk's output offset. */
+#define CHUNKS(p, BODY)                                                                            \
+    do {                                                                                           \
+        const int r_ = (p)->rank;                                                                  \
+        const int64_t C = (p)->dim[r_ - 1], nch = (C + CHUNK - 1) / CHUNK;                         \
+        const int64_t items = (p)->size / C * nch;                                                 \
+        AG_PARALLEL_FOR((p)->size)                                                                 \
+        for (int64_t t = 0; t < items; t++) {                                                      \
+            const int64_t row = t / nch, c0 = t % nch * CHUNK;                                     \
+            const int64_t n = C - c0 < CHUNK ? C - c0 : CHUNK, o = row * C + c0;                   \
+            BODY;                                                                                  \
+        }                                                                                          \
+    } while (0)
+
+#define SELECT_KERNELS(T)                                                                          \
+    /* z = cond ? x : y; operands (cond, x, y) */                                                  \
+    static void where_forward_##T(const ag__bcast *p, const ag_tensor *cond, const T *x,           \
+                                  const T *y, T *z)                                                \
+    {                                                                                              \
+        if (p->size == 0) return;                                                                  \
+        const int64_t sc = p->stride[0][p->rank - 1], sx = p->stride[1][p->rank - 1],              \
+                      sy = p->stride[2][p->rank - 1];                                              \
+        CHUNKS(p, {                                                                                \
+            const int64_t oc = ag__bcast_offset(p, 0, row) + c0 * sc;                              \
+            const T *xr = x + ag__bcast_offset(p, 1, row) + c0 * sx;                               \
+            const T *yr = y + ag__bcast_offset(p, 2, row) + c0 * sy;                               \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                z[o + i] = truth(cond->data, cond->dtype, oc + i * sc) ? xr[i * sx] : yr[i * sy];  \
+        });                                                                                        \
+    }                                                                                              \
+    /* z = mask ? x : c; operands (x, mask), x the output's shape */                               \
+    static void masked_fill_forward_##T(const ag__bcast *p, const T *x, const ag_tensor *mask,     \
+                                        T c, T *z)                                                 \
+    {                                                                                              \
+        if (p->size == 0) return;                                                                  \
+        const int64_t sm = p->stride[1][p->rank - 1];                                              \
+        CHUNKS(p, {                                                                                \
+            const int64_t om = ag__bcast_offset(p, 1, row) + c0 * sm;                              \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                z[o + i] = truth(mask->data, mask->dtype, om + i * sm) ? x[o + i] : c;             \
+        });                                                                                        \
+    }                                                                                              \
+    /* out[o] (+)= gz[o] where the condition (operand ci) is `want`, else 0 */                     \
+    static void select_grad_##T(const ag__bcast *p, int ci, const ag_tensor *cond, int want,       \
+                                const T *gz, T *out, int acc)                                      \
+    {                                                                                              \
+        if (p->size == 0) return;                                                                  \
+        const int64_t sc = p->stride[ci][p->rank - 1];                                             \
+        CHUNKS(p, {                                                                                \
+            const int64_t oc = ag__bcast_offset(p, ci, row) + c0 * sc;                             \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T v = truth(cond->data, cond->dtype, oc + i * sc) == want ? gz[o + i] : 0;         \
+                if (acc)                                                                           \
+                    out[o + i] += v;                                                               \
+                else                                                                               \
+                    out[o + i] = v;                                                                \
+            }                                                                                      \
+        });                                                                                        \
+    }                                                                                              \
+    /* gin[a] += the gradient of operand a, selected where cond (operand ci) is want */            \
+    static ag_status select_backward_##T(ag_kernel_ctx *k, const ag__bcast *p, int ci, int a,      \
+                                         int want)                                                 \
+    {                                                                                              \
+        const T *gz = (const T *)k->gout->data;                                                    \
+        T *ga = (T *)k->gin[a]->data;                                                              \
+        if (p->in_size[a] == p->size) {                                                            \
+            select_grad_##T(p, ci, k->in[ci], want, gz, ga, 1);                                    \
+            return AG_OK;                                                                          \
+        }                                                                                          \
+        ag_tensor *tmp = ag_kernel_aux(k, 0, k->out->dtype, k->out->rank, k->out->shape);          \
+        if (!tmp) return k->err->code;                                                             \
+        select_grad_##T(p, ci, k->in[ci], want, gz, (T *)tmp->data, 0);                            \
+        ag__bcast_reduce_add_##T(p, a, (const T *)tmp->data, ga, 1.0);                             \
+        return AG_OK;                                                                              \
+    }
+SELECT_KERNELS(float)
+SELECT_KERNELS(double)
+
+static void plan_of(const ag_kernel_ctx *k, ag__bcast *p)
+{
+    ag_shape s[3];
+    for (int i = 0; i < k->n_in; i++)
+        s[i] = ag__tensor_shape(k->in[i]);
+    ag__bcast_init(p, k->n_in, s);
+}
+
+static ag_status select_backward(ag_kernel_ctx *k, int ci, int a, int want)
+{
+    ag__bcast p;
+    plan_of(k, &p);
+    return k->out->dtype == AG_FLOAT32 ? select_backward_float(k, &p, ci, a, want)
+                                       : select_backward_double(k, &p, ci, a, want);
+}
+
+/* ---- where ---- */
+
+static ag_status where_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                             ag_shape *out, ag_error *err)
+{
+    (void)op, (void)params, (void)n_in;
+    for (int a = 1; a < 3; a++)
+        if (!ag_dtype_is_float(in[a].dtype))
+            return ag_error_set(err, AG_ERR_DTYPE, "%s is %s, expected float32 or float64",
+                                a == 1 ? "x" : "y", ag_dtype_name(in[a].dtype));
+    if (in[1].dtype != in[2].dtype)
+        return ag_error_set(err, AG_ERR_DTYPE,
+                            "x is %s but y is %s; both must have the same float dtype",
+                            ag_dtype_name(in[1].dtype), ag_dtype_name(in[2].dtype));
+    ag_status st = ag__bcast_shape(3, in, out, err);
+    out->dtype = in[1].dtype;
+    return st;
+}
+
+static ag_status where_forward(ag_kernel_ctx *k)
+{
+    ag__bcast p;
+    plan_of(k, &p);
+    if (k->out->dtype == AG_FLOAT32)
+        where_forward_float(&p, k->in[0], AG_F32(k->in[1]), AG_F32(k->in[2]), AG_F32(k->out));
+    else
+        where_forward_double(&p, k->in[0], AG_F64(k->in[1]), AG_F64(k->in[2]), AG_F64(k->out));
+    return AG_OK;
+}
+
+static ag_status where_backward(ag_kernel_ctx *k)
+{
+    for (int a = 1; a < 3; a++) {
+        if (!k->gin[a]) continue;
+        ag_status st = select_backward(k, 0, a, a == 1);
+        if (st) return st;
+    }
+    return AG_OK;
+}
+
+/* ---- masked_fill ---- */
+
+typedef struct {
+    double c;
+} fill_params;
+
+static ag_status masked_fill_infer(const ag_op *op, const void *params, int n_in,
+                                   const ag_shape *in, ag_shape *out, ag_error *err)
+{
+    (void)op, (void)params, (void)n_in;
+    char a[96], b[96];
+    if (!ag_dtype_is_float(in[0].dtype))
+        return ag_error_set(err, AG_ERR_DTYPE, "x is %s, expected float32 or float64",
+                            ag_dtype_name(in[0].dtype));
+    ag_status st = ag__bcast_shape(2, in, out, err);
+    if (st) return st;
+    int ok = out->rank == in[0].rank;
+    for (int d = 0; ok && d < out->rank; d++)
+        ok = in[0].dim[d] < 0 || out->dim[d] == in[0].dim[d];
+    if (!ok)
+        return ag_error_set(
+            err, AG_ERR_SHAPE,
+            "mask of shape %s does not broadcast to x's shape %s (it would make %s)",
+            ag__sstr(&in[1], a, sizeof a), ag__sstr(&in[0], b, sizeof b),
+            ag__sstr(out, (char[96]){0}, 96));
+    return AG_OK;
+}
+
+static ag_status masked_fill_forward(ag_kernel_ctx *k)
+{
+    ag__bcast p;
+    plan_of(k, &p);
+    double c = ((const fill_params *)k->params)->c;
+    if (k->out->dtype == AG_FLOAT32)
+        masked_fill_forward_float(&p, AG_F32(k->in[0]), k->in[1], (float)c, AG_F32(k->out));
+    else
+        masked_fill_forward_double(&p, AG_F64(k->in[0]), k->in[1], c, AG_F64(k->out));
+    return AG_OK;
+}
+
+static ag_status masked_fill_backward(ag_kernel_ctx *k)
+{
+    return k->gin[0] ? select_backward(k, 1, 0, 1) : AG_OK;
+}
+
+/* ---- cast_float ---- */
+
+typedef struct {
+    ag_dtype dtype;
+} cast_params;
+
+static ag_status cast_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                            ag_shape *out, ag_error *err)
+{
+    (void)op, (void)n_in, (void)err;
+    *out = in[0];
+    out->dtype = ((const cast_params *)params)->dtype;
+    return AG_OK;
+}
+
+#define CAST_LOOP(TO, FROM)                                                                        \
+    do {                                                                                           \
+        const FROM *s = k->in[0]->data;                                                            \
+        TO *d = k->out->data;                                                                      \
+        AG_PARALLEL_FOR(n)                                                                         \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            d[i] = (TO)s[i];                                                                       \
+    } while (0)
+#define CAST_FROM(TO)                                                                              \
+    do {                                                                                           \
+        switch (k->in[0]->dtype) {                                                                 \
+        case AG_BOOL: CAST_LOOP(TO, uint8_t); break;                                               \
+        case AG_INT32: CAST_LOOP(TO, int32_t); break;                                              \
+        case AG_INT64: CAST_LOOP(TO, int64_t); break;                                              \
+        case AG_FLOAT32: CAST_LOOP(TO, float); break;                                              \
+        case AG_FLOAT64: CAST_LOOP(TO, double); break;                                             \
+        }                                                                                          \
+    } while (0)
+
+static ag_status cast_forward(ag_kernel_ctx *k)
+{
+    const int64_t n = k->out->size;
+    if (k->out->dtype == AG_FLOAT32)
+        CAST_FROM(float);
+    else
+        CAST_FROM(double);
+    return AG_OK;
+}
+
+/* ---- the ops and their sample graphs ---- */
+
+static ag_node *sample_where(ag_graph *g, int variant, uint64_t seed);
+static ag_node *sample_masked_fill(ag_graph *g, int variant, uint64_t seed);
+static ag_node *sample_cast_float(ag_graph *g, int variant, uint64_t seed);
+
+const ag_op ag_op_where = {.name = "where",
+                           .n_aux = 1,
+                           .infer = where_infer,
+                           .forward = where_forward,
+                           .backward = where_backward,
+                           .n_samples = 2,
+                           .sample = sample_where};
+const ag_op ag_op_masked_fill = {.name = "masked_fill",
+                                 .n_aux = 1,
+                                 .infer = masked_fill_infer,
+                                 .forward = masked_fill_forward,
+                                 .backward = masked_fill_backward,
+                                 .n_samples = 2,
+                                 .sample = sample_masked_fill};
+/* No backward: the engine sends no gradient through a cast. */
+const ag_op ag_op_cast_float = {.name = "cast_float",
+                                .infer = cast_infer,
+                                .forward = cast_forward,
+                                .n_samples = 1,
+                                .sample = sample_cast_float};
+
+ag_node *ag_where(ag_graph *g, ag_node *cond, ag_node *x, ag_node *y)
+{
+    ag_node *in[3] = {cond, x, y};
+    return ag_apply(g, &ag_op_where, in, 3, NULL, 0);
+}
+
+ag_node *ag_masked_fill(ag_graph *g, ag_node *x, ag_node *mask, double c)
+{
+    fill_params p = {c};
+    ag_node *in[2] = {x, mask};
+    return ag_apply(g, &ag_op_masked_fill, in, 2, &p, sizeof p);
+}
+
+ag_node *ag_cast_float(ag_graph *g, ag_node *mask)
+{
+    cast_params p = {ag_graph_float(g)};
+    return ag_apply(g, &ag_op_cast_float, &mask, 1, &p, sizeof p);
+}
+
+/* A constant mask of dtype dt with about half its elements true. */
+static ag_node *sample_mask(ag_graph *g, ag_dtype dt, int rank, const int64_t *shape, uint64_t seed)
+{
+    ag_tensor *t = ag_tensor_new(dt, rank, shape, &g->err);
+    if (!t) return NULL;
+    for (int64_t i = 0; i < t->size; i++)
+        ag_tensor_set(t, i, ag_rand_uniform(seed, 77, (uint64_t)i) < 0.5);
+    ag_node *m = ag_constant(g, t);
+    ag_tensor_free(t);
+    return m;
+}
+
+/* cond (3,4) bool with x (3,4) and y (4,); cond (3,1) int32 with x (1,4)
+ * and y () */
+static ag_node *sample_where(ag_graph *g, int variant, uint64_t seed)
+{
+    if (variant == 0) {
+        int64_t s[2] = {3, 4}, ys[1] = {4};
+        return ag_where(g, sample_mask(g, AG_BOOL, 2, s, seed),
+                        ag__sample_var(g, "x", 2, s, -2, 2, seed, 1),
+                        ag__sample_var(g, "y", 1, ys, -2, 2, seed, 2));
+    }
+    int64_t cs[2] = {3, 1}, xs[2] = {1, 4};
+    return ag_where(g, sample_mask(g, AG_INT32, 2, cs, seed),
+                    ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1),
+                    ag__sample_var(g, "y", 0, NULL, -2, 2, seed, 2));
+}
+
+/* x (3,4) with a bool mask (4,); x (2,3,4) with a 0/1 float mask (3,1) */
+static ag_node *sample_masked_fill(ag_graph *g, int variant, uint64_t seed)
+{
+    if (variant == 0) {
+        int64_t s[2] = {3, 4}, ms[1] = {4};
+        return ag_masked_fill(g, ag__sample_var(g, "x", 2, s, -2, 2, seed, 1),
+                              sample_mask(g, AG_BOOL, 1, ms, seed), -3);
+    }
+    int64_t s[3] = {2, 3, 4}, ms[2] = {3, 1};
+    return ag_masked_fill(g, ag__sample_var(g, "x", 3, s, -2, 2, seed, 1),
+                          sample_mask(g, AG_FLOAT64, 2, ms, seed), 0.5);
+}
+
+/* x (3,4) · cast_float(bool mask (3,4)): the gradient reaches x only */
+static ag_node *sample_cast_float(ag_graph *g, int variant, uint64_t seed)
+{
+    (void)variant;
+    int64_t s[2] = {3, 4};
+    return ag_mul(g, ag__sample_var(g, "x", 2, s, -2, 2, seed, 1),
+                  ag_cast_float(g, sample_mask(g, AG_BOOL, 2, s, seed)));
+}
