@@ -308,6 +308,14 @@ ag_node *ag_embedding(ag_graph *g, ag_node *ids, ag_node *table);
  * AG_PAD_CAUSAL (T' = T; pad_left = K-1). Out-of-range x reads as 0. */
 typedef enum ag_padding { AG_PAD_VALID = 0, AG_PAD_SAME, AG_PAD_CAUSAL } ag_padding;
 ag_node *ag_conv1d(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding);
+/* The same with stride s >= 1 and TensorFlow's output lengths and padding:
+ *   valid:  T' = floor((T-K)/s) + 1, no padding
+ *   same:   T' = ceil(T/s), pad_total = max((T'-1)·s + K - T, 0), pad_left = pad_total/2
+ *   causal: T' = ceil(T/s), pad_left = K-1
+ *   z[b,t,f] = bias[f] + Σ_k Σ_c x[b, t·s+k-pad_left, c] · w[k,c,f]
+ * ag_conv1d is stride 1. */
+ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding,
+                           int stride);
 
 /* Inverted dropout, active only in training mode:
  *   keep_i = [u(seed, step, i) >= rate];  z = x * keep / (1-rate);  gx = gz * keep / (1-rate)

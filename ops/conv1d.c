@@ -1,0 +1,375 @@
+/* conv1d.c — 1-D convolution (cross-correlation, as in Keras) with stride.
+ *
+ *   x (B,T,C), w (K,C,F), bias (F) or none -> z (B,T',F)
+ *   z[b,t,f]  = bias[f] + Σ_k Σ_c xp[b, t·s+k, c] · w[k,c,f]
+ *   gx[b,u,c] = Σ_{t,k: t·s+k = u+pl} Σ_f gz[b,t,f] · w[k,c,f]
+ *   gw[k,c,f] = Σ_b Σ_t xp[b, t·s+k, c] · gz[b,t,f]
+ *   gbias[f]  = Σ_b Σ_t gz[b,t,f]
+ * where xp is x padded with pl zero rows on the left (and zeros on the
+ * right as needed), by TensorFlow's rules (attograd.h):
+ *   valid:  T' = floor((T-K)/s) + 1, pl = 0
+ *   same:   T' = ceil(T/s), pad_total = max((T'-1)·s + K - T, 0), pl = pad_total/2
+ *   causal: T' = ceil(T/s), pl = K-1
+ *
+ * Each product is one call of the blocked kernel in gemm.c: the window
+ * xp[b, t·s .. t·s+K-1, :] is K·C contiguous numbers, so the forward pass is
+ * a (T', K·C)·(K·C, F) product per batch reading xp's rows with a stride of
+ * s·C (no im2col copy), and gw is the same windows transposed, reduced over
+ * the batch. For stride 1, gx is the full correlation of gz (padded) with w
+ * flipped along K; for larger strides it goes through gcol = gz·wᵀ and a
+ * col2im gather in a fixed k order. Workspaces are aux tensors: 0 xp, 1 the
+ * kernel's packing, 2 padded gz or gcol, 3 flipped w.
+ */
+#include "gemm.h"
+
+#include <inttypes.h>
+
+typedef struct {
+    ag_padding padding;
+    int stride;
+} conv_params;
+
+/* Output length and left padding; tout -1 when T is unknown. */
+static void conv_len(const conv_params *p, int64_t t, int64_t k, int64_t *tout, int64_t *pl)
+{
+    int64_t s = p->stride;
+    *pl = 0;
+    if (t < 0) {
+        *tout = -1;
+    } else if (p->padding == AG_PAD_VALID) {
+        *tout = t >= k ? (t - k) / s + 1 : 0;
+    } else {
+        *tout = (t + s - 1) / s;
+        if (p->padding == AG_PAD_CAUSAL) {
+            *pl = k - 1;
+        } else {
+            int64_t total = (*tout - 1) * s + k - t;
+            *pl = total > 0 ? total / 2 : 0;
+        }
+    }
+}
+
+static ag_status conv_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                            ag_shape *out, ag_error *err)
+{
+    (void)op;
+    const conv_params *p = params;
+    const ag_shape *x = &in[0], *w = &in[1];
+    char a[96], b[96];
+    if (!ag_dtype_is_float(x->dtype) || w->dtype != x->dtype ||
+        (n_in == 3 && in[2].dtype != x->dtype))
+        return ag_error_set(err, AG_ERR_DTYPE,
+                            "x, w and bias must be float tensors of one dtype, received %s, %s%s%s",
+                            ag_dtype_name(x->dtype), ag_dtype_name(w->dtype),
+                            n_in == 3 ? " and " : "", n_in == 3 ? ag_dtype_name(in[2].dtype) : "");
+    if (x->rank != 3)
+        return ag_error_set(err, AG_ERR_SHAPE, "x must be (B,T,C), received shape %s",
+                            ag__sstr(x, a, sizeof a));
+    if (w->rank != 3 || w->dim[0] < 1)
+        return ag_error_set(err, AG_ERR_SHAPE, "w must be (K,C,F) with K >= 1, received shape %s",
+                            ag__sstr(w, a, sizeof a));
+    if (!ag__dim_compat(x->dim[2], w->dim[1]))
+        return ag_error_set(
+            err, AG_ERR_SHAPE, "x %s has C=%" PRId64 " channels but w %s expects C=%" PRId64,
+            ag__sstr(x, a, sizeof a), x->dim[2], ag__sstr(w, b, sizeof b), w->dim[1]);
+    if (n_in == 3 && (in[2].rank != 1 || !ag__dim_compat(in[2].dim[0], w->dim[2])))
+        return ag_error_set(err, AG_ERR_SHAPE,
+                            "bias must be (F) with F=%" PRId64 " (w %s), received shape %s",
+                            w->dim[2], ag__sstr(w, a, sizeof a), ag__sstr(&in[2], b, sizeof b));
+    int64_t tout, pl;
+    conv_len(p, x->dim[1], w->dim[0], &tout, &pl);
+    if (p->padding == AG_PAD_VALID && x->dim[1] >= 0 && x->dim[1] < w->dim[0])
+        return ag_error_set(err, AG_ERR_SHAPE,
+                            "padding 'valid' needs T >= K, received x %s and w %s (K=%" PRId64 ")",
+                            ag__sstr(x, a, sizeof a), ag__sstr(w, b, sizeof b), w->dim[0]);
+    out->dtype = x->dtype;
+    out->rank = 3;
+    out->dim[0] = x->dim[0];
+    out->dim[1] = tout;
+    out->dim[2] = w->dim[2];
+    return AG_OK;
+}
+
+/* Run-time geometry. xp is x itself when no padding is needed. */
+typedef struct {
+    int64_t b, t, c, k, f, s, tout, pl, tp;
+    int direct;
+} conv_geo;
+
+static conv_geo conv_get(const ag_kernel_ctx *k)
+{
+    const conv_params *p = k->params;
+    conv_geo g = {.b = k->in[0]->shape[0],
+                  .t = k->in[0]->shape[1],
+                  .c = k->in[0]->shape[2],
+                  .k = k->in[1]->shape[0],
+                  .f = k->in[1]->shape[2],
+                  .s = p->stride};
+    conv_len(p, g.t, g.k, &g.tout, &g.pl);
+    g.tp = g.tout > 0 ? (g.tout - 1) * g.s + g.k : 0;
+    g.direct = g.pl == 0 && g.tp <= g.t;
+    if (g.direct) g.tp = g.t;
+    return g;
+}
+
+/* src (B,T,W) -> dst (B,Tp,W) with dst[b,u] = src[b,u-shift], zero outside */
+static void pad_rows(const void *src, void *dst, int64_t b, int64_t t, int64_t tp, int64_t shift,
+                     int64_t w, size_t esize)
+{
+    size_t row = (size_t)w * esize;
+    AG_PARALLEL_FOR(b * tp * w)
+    for (int64_t q = 0; q < b * tp; q++) {
+        int64_t bb = q / tp, u = q % tp - shift;
+        char *d = (char *)dst + (size_t)q * row;
+        if (u >= 0 && u < t)
+            memcpy(d, (const char *)src + (size_t)(bb * t + u) * row, row);
+        else
+            memset(d, 0, row);
+    }
+}
+
+/* The padded input of the forward pass (kept for the backward pass). */
+static const void *conv_xp(ag_kernel_ctx *k, const conv_geo *g, int fill)
+{
+    if (g->direct) return k->in[0]->data;
+    int64_t shape[3] = {g->b, g->tp, g->c};
+    ag_tensor *xp = ag_kernel_aux(k, 0, k->out->dtype, 3, shape);
+    if (!xp) return NULL;
+    if (fill)
+        pad_rows(k->in[0]->data, xp->data, g->b, g->t, g->tp, g->pl, g->c,
+                 ag_dtype_size(k->out->dtype));
+    return xp->data;
+}
+
+static ag_status conv_gemm(ag_kernel_ctx *k, const ag__gemm *gp)
+{
+    int64_t shape[1] = {ag__gemm_pack_size(gp, k->out->dtype)};
+    ag_tensor *pack = ag_kernel_aux(k, 1, k->out->dtype, 1, shape);
+    if (!pack) return k->err->code;
+    ag__gemm_run(gp, k->out->dtype, pack->data);
+    return AG_OK;
+}
+
+#define CONV_KERNELS(T)                                                                            \
+    /* z (rows,F) = bias broadcast */                                                              \
+    static void conv_bias_fill_##T(const T *bias, T *z, int64_t rows, int64_t f)                   \
+    {                                                                                              \
+        AG_PARALLEL_FOR(rows *f)                                                                   \
+        for (int64_t r = 0; r < rows; r++)                                                         \
+            memcpy(z + r * f, bias, (size_t)f * sizeof(T));                                        \
+    }                                                                                              \
+    /* gbias (F) += Σ_rows gz (rows,F), rows in order, parallel over column blocks */             \
+    static void conv_bias_grad_##T(const T *gz, T *gb, int64_t rows, int64_t f)                    \
+    {                                                                                              \
+        int64_t nblk = (f + 15) / 16;                                                              \
+        AG_PARALLEL_FOR(rows *f)                                                                   \
+        for (int64_t blk = 0; blk < nblk; blk++) {                                                 \
+            int64_t c0 = blk * 16, c1 = c0 + 16 < f ? c0 + 16 : f;                                 \
+            for (int64_t r = 0; r < rows; r++)                                                     \
+                for (int64_t c = c0; c < c1; c++)                                                  \
+                    gb[c] += gz[r * f + c];                                                        \
+        }                                                                                          \
+    }                                                                                              \
+    /* w (K,C,F) -> wf (K,F,C), wf[k',f,c] = w[K-1-k',c,f] */                                      \
+    static void conv_flip_##T(const T *w, T *wf, int64_t kk, int64_t c, int64_t f)                 \
+    {                                                                                              \
+        AG_PARALLEL_FOR(kk *c *f)                                                                  \
+        for (int64_t q = 0; q < kk * f; q++) {                                                     \
+            int64_t k2 = q / f, ff = q % f;                                                        \
+            const T *src = w + (kk - 1 - k2) * c * f + ff;                                         \
+            for (int64_t cc = 0; cc < c; cc++)                                                     \
+                wf[q * c + cc] = src[cc * f];                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    /* gcol (B,T',K,C) -> gx (B,T,C) += Σ_k gcol[b, (u+pl-k)/s, k, :], k ascending */             \
+    static void conv_col2im_##T(const T *gcol, T *gx, const conv_geo *g)                           \
+    {                                                                                              \
+        AG_PARALLEL_FOR(g->b * g->t * g->k * g->c)                                                 \
+        for (int64_t q = 0; q < g->b * g->t; q++) {                                                \
+            int64_t bb = q / g->t, u = q % g->t;                                                   \
+            T *dst = gx + q * g->c;                                                                \
+            for (int64_t kk = 0; kk < g->k; kk++) {                                                \
+                int64_t pos = u + g->pl - kk;                                                      \
+                if (pos < 0 || pos % g->s || pos / g->s >= g->tout) continue;                      \
+                const T *src = gcol + ((bb * g->tout + pos / g->s) * g->k + kk) * g->c;            \
+                for (int64_t cc = 0; cc < g->c; cc++)                                              \
+                    dst[cc] += src[cc];                                                            \
+            }                                                                                      \
+        }                                                                                          \
+    }
+CONV_KERNELS(float)
+CONV_KERNELS(double)
+
+static ag_status conv_forward(ag_kernel_ctx *k)
+{
+    conv_geo g = conv_get(k);
+    const void *xp = conv_xp(k, &g, 1);
+    if (!xp) return k->err->code;
+    int has_bias = k->n_in == 3;
+    if (has_bias) {
+        if (k->out->dtype == AG_FLOAT32)
+            conv_bias_fill_float(AG_F32(k->in[2]), AG_F32(k->out), g.b * g.tout, g.f);
+        else
+            conv_bias_fill_double(AG_F64(k->in[2]), AG_F64(k->out), g.b * g.tout, g.f);
+    }
+    /* z[b] (T',F) (+)= windows (T',K·C) · w (K·C,F) */
+    ag__gemm gp = {.batch = g.b,
+                   .rbatch = 1,
+                   .m = g.tout,
+                   .n = g.f,
+                   .k = g.k * g.c,
+                   .a = xp,
+                   .a_bs = g.tp * g.c,
+                   .a_rs = g.s * g.c,
+                   .a_cs = 1,
+                   .b = k->in[1]->data,
+                   .b_rs = g.f,
+                   .b_cs = 1,
+                   .c = k->out->data,
+                   .c_bs = g.tout * g.f,
+                   .c_rs = g.f,
+                   .accumulate = has_bias};
+    return conv_gemm(k, &gp);
+}
+
+static ag_status conv_backward(ag_kernel_ctx *k)
+{
+    conv_geo g = conv_get(k);
+    ag_dtype dt = k->out->dtype;
+    ag_status st = AG_OK;
+    if (k->n_in == 3 && k->gin[2]) {
+        if (dt == AG_FLOAT32)
+            conv_bias_grad_float(AG_F32(k->gout), AG_F32(k->gin[2]), g.b * g.tout, g.f);
+        else
+            conv_bias_grad_double(AG_F64(k->gout), AG_F64(k->gin[2]), g.b * g.tout, g.f);
+    }
+    if (k->gin[1]) { /* gw (K·C,F) += Σ_b windows[b]ᵀ (K·C,T') · gz[b] (T',F) */
+        const void *xp = conv_xp(k, &g, 0);
+        if (!xp) return k->err->code;
+        ag__gemm gp = {.batch = 1,
+                       .rbatch = g.b,
+                       .m = g.k * g.c,
+                       .n = g.f,
+                       .k = g.tout,
+                       .a = xp,
+                       .a_rbs = g.tp * g.c,
+                       .a_rs = 1,
+                       .a_cs = g.s * g.c,
+                       .b = k->gout->data,
+                       .b_rbs = g.tout * g.f,
+                       .b_rs = g.f,
+                       .b_cs = 1,
+                       .c = k->gin[1]->data,
+                       .c_rs = g.f,
+                       .accumulate = 1};
+        st = conv_gemm(k, &gp);
+    }
+    if (!st && k->gin[0] && g.s == 1) {
+        /* gx[b] (T,C) += gzp[b] windows (T,K·F) · wf (K·F,C), where gzp is gz
+         * shifted right by K-1-pl and wf is w flipped along K */
+        int64_t tz = g.t + g.k - 1, zs[3] = {g.b, tz, g.f}, ws[3] = {g.k, g.f, g.c};
+        ag_tensor *gzp = ag_kernel_aux(k, 2, dt, 3, zs), *wf = ag_kernel_aux(k, 3, dt, 3, ws);
+        if (!gzp || !wf) return k->err->code;
+        pad_rows(k->gout->data, gzp->data, g.b, g.tout, tz, g.k - 1 - g.pl, g.f, ag_dtype_size(dt));
+        if (dt == AG_FLOAT32)
+            conv_flip_float(AG_F32(k->in[1]), AG_F32(wf), g.k, g.c, g.f);
+        else
+            conv_flip_double(AG_F64(k->in[1]), AG_F64(wf), g.k, g.c, g.f);
+        ag__gemm gp = {.batch = g.b,
+                       .rbatch = 1,
+                       .m = g.t,
+                       .n = g.c,
+                       .k = g.k * g.f,
+                       .a = gzp->data,
+                       .a_bs = tz * g.f,
+                       .a_rs = g.f,
+                       .a_cs = 1,
+                       .b = wf->data,
+                       .b_rs = g.c,
+                       .b_cs = 1,
+                       .c = k->gin[0]->data,
+                       .c_bs = g.t * g.c,
+                       .c_rs = g.c,
+                       .accumulate = 1};
+        st = conv_gemm(k, &gp);
+    } else if (!st && k->gin[0]) {
+        /* gcol (B·T', K·C) = gz (B·T',F) · wᵀ (F,K·C), then gathered into gx */
+        int64_t cs[2] = {g.b * g.tout, g.k * g.c};
+        ag_tensor *gcol = ag_kernel_aux(k, 2, dt, 2, cs);
+        if (!gcol) return k->err->code;
+        ag__gemm gp = {.batch = 1,
+                       .rbatch = 1,
+                       .m = cs[0],
+                       .n = cs[1],
+                       .k = g.f,
+                       .a = k->gout->data,
+                       .a_rs = g.f,
+                       .a_cs = 1,
+                       .b = k->in[1]->data,
+                       .b_rs = 1,
+                       .b_cs = g.f,
+                       .c = gcol->data,
+                       .c_rs = cs[1]};
+        st = conv_gemm(k, &gp);
+        if (!st && dt == AG_FLOAT32) conv_col2im_float(AG_F32(gcol), AG_F32(k->gin[0]), &g);
+        if (!st && dt == AG_FLOAT64) conv_col2im_double(AG_F64(gcol), AG_F64(k->gin[0]), &g);
+    }
+    return st;
+}
+
+static ag_node *sample_conv1d(ag_graph *g, int variant, uint64_t seed);
+
+const ag_op ag_op_conv1d = {.name = "conv1d",
+                            .n_aux = 4,
+                            .infer = conv_infer,
+                            .forward = conv_forward,
+                            .backward = conv_backward,
+                            .n_samples = 11,
+                            .sample = sample_conv1d};
+
+ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding,
+                           int stride)
+{
+    if (!g) return NULL;
+    if (!x || !w) return ag_apply(g, &ag_op_conv1d, (ag_node *[]){x, w}, 2, NULL, 0);
+    if (padding != AG_PAD_VALID && padding != AG_PAD_SAME && padding != AG_PAD_CAUSAL) {
+        ag__fail(g, AG_ERR_ARG, "conv1d: padding must be valid, same or causal (0-2), received %d",
+                 (int)padding);
+        return NULL;
+    }
+    if (stride < 1) {
+        ag__fail(g, AG_ERR_ARG, "conv1d: stride must be >= 1, received %d", stride);
+        return NULL;
+    }
+    conv_params p = {padding, stride};
+    ag_node *in[3] = {x, w, bias};
+    return ag_apply(g, &ag_op_conv1d, in, bias ? 3 : 2, &p, sizeof p);
+}
+
+ag_node *ag_conv1d(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding)
+{
+    return ag_conv1d_strided(g, x, w, bias, padding, 1);
+}
+
+/* Samples: each padding with an odd and an even kernel, strides 1 to 3,
+ * with and without bias; the last has F=20, several column blocks. */
+static ag_node *sample_conv1d(ag_graph *g, int variant, uint64_t seed)
+{
+    static const struct {
+        ag_padding pad;
+        int k, s, bias, t, f;
+    } v[11] = {
+        {AG_PAD_VALID, 3, 1, 1, 7, 4},  {AG_PAD_SAME, 3, 1, 1, 7, 4},
+        {AG_PAD_SAME, 4, 1, 1, 6, 3},   {AG_PAD_CAUSAL, 2, 1, 1, 5, 4},
+        {AG_PAD_CAUSAL, 3, 1, 0, 6, 2}, {AG_PAD_VALID, 4, 2, 1, 9, 3},
+        {AG_PAD_SAME, 4, 2, 1, 8, 3},   {AG_PAD_CAUSAL, 3, 3, 1, 8, 2},
+        {AG_PAD_SAME, 5, 2, 0, 7, 3},   {AG_PAD_VALID, 2, 1, 0, 5, 3},
+        {AG_PAD_SAME, 4, 1, 1, 9, 20},
+    };
+    int64_t c = 3, xs[3] = {2, v[variant].t, c}, ws[3] = {v[variant].k, c, v[variant].f};
+    int64_t bs[1] = {v[variant].f};
+    ag_node *x = ag__sample_var(g, "x", 3, xs, -1, 1, seed, 1);
+    ag_node *w = ag__sample_var(g, "w", 3, ws, -1, 1, seed, 2);
+    ag_node *b = v[variant].bias ? ag__sample_var(g, "bias", 1, bs, -1, 1, seed, 3) : NULL;
+    return ag_conv1d_strided(g, x, w, b, v[variant].pad, v[variant].s);
+}

@@ -1,0 +1,138 @@
+/* embedding.c — embedding gather with a scatter-add gradient.
+ *
+ *   ids int32/int64 (...), table (V,D) -> z (..., D)
+ *   z[i,:] = table[ids[i],:]
+ *   gtable[v,:] += Σ_{i: ids[i]=v} gz[i,:]     (i ascending)
+ *
+ * An id outside [0, V) fails the run, naming the id, its flat position and V.
+ * Forward is parallel over ids. Backward costs O(n·D) whatever V (the engine
+ * has zeroed gtable): it is parallel over blocks of columns, and each thread
+ * walks all ids in order, so every gtable element is summed in id order
+ * whatever the thread count.
+ */
+#include "../framework/internal.h"
+
+#include <inttypes.h>
+
+enum { EMB_COLS = 16 }; /* columns per backward work item: one cache line of floats */
+
+static ag_status embedding_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                                 ag_shape *out, ag_error *err)
+{
+    (void)op, (void)params, (void)n_in;
+    const ag_shape *ids = &in[0], *t = &in[1];
+    char a[96];
+    if (ids->dtype != AG_INT32 && ids->dtype != AG_INT64)
+        return ag_error_set(err, AG_ERR_DTYPE, "ids must be int32 or int64, received %s",
+                            ag_dtype_name(ids->dtype));
+    if (!ag_dtype_is_float(t->dtype))
+        return ag_error_set(err, AG_ERR_DTYPE, "table must be a float tensor, received %s",
+                            ag_dtype_name(t->dtype));
+    if (t->rank != 2)
+        return ag_error_set(err, AG_ERR_SHAPE, "table must be (V,D), received shape %s",
+                            ag__sstr(t, a, sizeof a));
+    if (ids->rank + 1 > AG_MAX_RANK)
+        return ag_error_set(err, AG_ERR_SHAPE, "ids of shape %s leave no room for D (rank <= %d)",
+                            ag__sstr(ids, a, sizeof a), AG_MAX_RANK - 1);
+    *out = *ids;
+    out->dtype = t->dtype;
+    out->rank = ids->rank + 1;
+    out->dim[ids->rank] = t->dim[1];
+    return AG_OK;
+}
+
+static int64_t id_at(const ag_tensor *ids, int64_t i)
+{
+    return ids->dtype == AG_INT32 ? AG_I32(ids)[i] : AG_I64(ids)[i];
+}
+
+#define EMBEDDING_KERNELS(T)                                                                       \
+    /* table (V,D), ids (n) -> z (n,D) */                                                          \
+    static void embedding_forward_##T(const ag_tensor *ids, const T *table, T *z, int64_t n,       \
+                                      int64_t d)                                                   \
+    {                                                                                              \
+        AG_PARALLEL_FOR(n *d)                                                                      \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            memcpy(z + i * d, table + id_at(ids, i) * d, (size_t)d * sizeof(T));                   \
+    }                                                                                              \
+    /* gz (n,D) -> gtable (V,D) += scatter by ids */                                               \
+    static void embedding_backward_##T(const ag_tensor *ids, const T *gz, T *gt, int64_t n,        \
+                                       int64_t d)                                                  \
+    {                                                                                              \
+        int64_t nblk = (d + EMB_COLS - 1) / EMB_COLS;                                              \
+        AG_PARALLEL_FOR(n *d)                                                                      \
+        for (int64_t blk = 0; blk < nblk; blk++) {                                                 \
+            int64_t c0 = blk * EMB_COLS, c1 = c0 + EMB_COLS < d ? c0 + EMB_COLS : d;               \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T *dst = gt + id_at(ids, i) * d;                                                   \
+                const T *src = gz + i * d;                                                         \
+                for (int64_t c = c0; c < c1; c++)                                                  \
+                    dst[c] += src[c];                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    }
+EMBEDDING_KERNELS(float)
+EMBEDDING_KERNELS(double)
+
+static ag_status embedding_forward(ag_kernel_ctx *k)
+{
+    const ag_tensor *ids = k->in[0], *table = k->in[1];
+    int64_t v = table->shape[0], d = table->shape[1];
+    for (int64_t i = 0; i < ids->size; i++) {
+        int64_t id = id_at(ids, i);
+        if (id < 0 || id >= v)
+            return ag_error_set(k->err, AG_ERR_RANGE,
+                                "id %" PRId64 " at flat position %" PRId64
+                                " of ids is outside [0, V=%" PRId64 ")",
+                                id, i, v);
+    }
+    if (k->out->dtype == AG_FLOAT32)
+        embedding_forward_float(ids, AG_F32(table), AG_F32(k->out), ids->size, d);
+    else
+        embedding_forward_double(ids, AG_F64(table), AG_F64(k->out), ids->size, d);
+    return AG_OK;
+}
+
+static ag_status embedding_backward(ag_kernel_ctx *k)
+{
+    if (!k->gin[1]) return AG_OK;
+    const ag_tensor *ids = k->in[0];
+    int64_t d = k->in[1]->shape[1];
+    if (k->out->dtype == AG_FLOAT32)
+        embedding_backward_float(ids, AG_F32(k->gout), AG_F32(k->gin[1]), ids->size, d);
+    else
+        embedding_backward_double(ids, AG_F64(k->gout), AG_F64(k->gin[1]), ids->size, d);
+    return AG_OK;
+}
+
+static ag_node *sample_embedding(ag_graph *g, int variant, uint64_t seed);
+
+const ag_op ag_op_embedding = {.name = "embedding",
+                               .infer = embedding_infer,
+                               .forward = embedding_forward,
+                               .backward = embedding_backward,
+                               .n_samples = 2,
+                               .sample = sample_embedding};
+
+ag_node *ag_embedding(ag_graph *g, ag_node *ids, ag_node *table)
+{
+    ag_node *in[2] = {ids, table};
+    return ag_apply(g, &ag_op_embedding, in, 2, NULL, 0);
+}
+
+/* Samples: int32 ids (2,5) into a (7,3) table, and int64 ids (9) into a
+ * (4,20) table; both with repeated ids, so the scatter-add sums. */
+static ag_node *sample_embedding(ag_graph *g, int variant, uint64_t seed)
+{
+    int64_t ids_shape[2] = {2, 5}, v = variant ? 4 : 7, tshape[2] = {v, variant ? 20 : 3};
+    int rank = variant ? 1 : 2;
+    if (variant) ids_shape[0] = 9;
+    ag_tensor *ids = ag_tensor_new(variant ? AG_INT64 : AG_INT32, rank, ids_shape, NULL);
+    if (!ids) return NULL;
+    for (int64_t i = 0; i < ids->size; i++)
+        ag_tensor_set(ids, i, (double)(int64_t)(ag_rand_uniform(seed, 3, (uint64_t)i) * (double)v));
+    ag_tensor_set(ids, 1, ag_tensor_get(ids, 0)); /* at least one repeat */
+    ag_node *idn = ag_constant(g, ids);
+    ag_tensor_free(ids);
+    return ag_embedding(g, idn, ag__sample_var(g, "table", 2, tshape, -1, 1, seed, 1));
+}

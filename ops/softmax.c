@@ -1,0 +1,99 @@
+/* softmax.c — softmax over the last axis, numerically stable.
+ *
+ *   x (..., N) -> z (..., N)
+ *   z_i = e^(x_i - max x) / Σ_j e^(x_j - max x)
+ *   gx_i = z_i (gz_i - Σ_j gz_j z_j)
+ *
+ * Parallel over rows; each row is reduced by one thread, left to right.
+ */
+#include "../framework/internal.h"
+
+#include <math.h>
+
+#define SOFTMAX_KERNELS(T, EXP)                                                                    \
+    /* x (rows,n) -> z (rows,n) */                                                                 \
+    static void softmax_forward_##T(const T *x, T *z, int64_t rows, int64_t n)                     \
+    {                                                                                              \
+        AG_PARALLEL_FOR(8 * rows * n)                                                              \
+        for (int64_t r = 0; r < rows; r++) {                                                       \
+            const T *xr = x + r * n;                                                               \
+            T *zr = z + r * n, mx = xr[0], s = 0;                                                  \
+            for (int64_t i = 1; i < n; i++)                                                        \
+                mx = xr[i] > mx ? xr[i] : mx;                                                      \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                s += zr[i] = EXP(xr[i] - mx);                                                      \
+            T inv = 1 / s;                                                                         \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                zr[i] *= inv;                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    /* z, gz (rows,n) -> gx (rows,n) += z (gz - Σ gz z) */                                        \
+    static void softmax_backward_##T(const T *z, const T *gz, T *gx, int64_t rows, int64_t n)      \
+    {                                                                                              \
+        AG_PARALLEL_FOR(4 * rows * n)                                                              \
+        for (int64_t r = 0; r < rows; r++) {                                                       \
+            const T *zr = z + r * n, *gr = gz + r * n;                                             \
+            T *gxr = gx + r * n, dot = 0;                                                          \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                dot += gr[i] * zr[i];                                                              \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                gxr[i] += zr[i] * (gr[i] - dot);                                                   \
+        }                                                                                          \
+    }
+SOFTMAX_KERNELS(float, expf)
+SOFTMAX_KERNELS(double, exp)
+
+static ag_status softmax_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                               ag_shape *out, ag_error *err)
+{
+    (void)op, (void)params, (void)n_in;
+    char a[96];
+    if (!ag_dtype_is_float(in[0].dtype))
+        return ag_error_set(err, AG_ERR_DTYPE, "x must be a float tensor, received %s",
+                            ag_dtype_name(in[0].dtype));
+    if (in[0].rank < 1 || in[0].dim[in[0].rank - 1] == 0)
+        return ag_error_set(err, AG_ERR_SHAPE,
+                            "x must have a last axis of at least one element, received shape %s",
+                            ag__sstr(&in[0], a, sizeof a));
+    *out = in[0];
+    return AG_OK;
+}
+
+static ag_status softmax_forward(ag_kernel_ctx *k)
+{
+    int64_t n = k->out->shape[k->out->rank - 1], rows = k->out->size / n;
+    if (k->out->dtype == AG_FLOAT32)
+        softmax_forward_float(AG_F32(k->in[0]), AG_F32(k->out), rows, n);
+    else
+        softmax_forward_double(AG_F64(k->in[0]), AG_F64(k->out), rows, n);
+    return AG_OK;
+}
+
+static ag_status softmax_backward(ag_kernel_ctx *k)
+{
+    if (!k->gin[0]) return AG_OK;
+    int64_t n = k->out->shape[k->out->rank - 1], rows = k->out->size / n;
+    if (k->out->dtype == AG_FLOAT32)
+        softmax_backward_float(AG_F32(k->out), AG_F32(k->gout), AG_F32(k->gin[0]), rows, n);
+    else
+        softmax_backward_double(AG_F64(k->out), AG_F64(k->gout), AG_F64(k->gin[0]), rows, n);
+    return AG_OK;
+}
+
+static ag_node *sample_softmax(ag_graph *g, int variant, uint64_t seed);
+
+const ag_op ag_op_softmax = {.name = "softmax",
+                             .infer = softmax_infer,
+                             .forward = softmax_forward,
+                             .backward = softmax_backward,
+                             .n_samples = 3,
+                             .sample = sample_softmax};
+
+ag_node *ag_softmax(ag_graph *g, ag_node *x) { return ag_apply(g, &ag_op_softmax, &x, 1, NULL, 0); }
+
+/* Samples: x (5), (3,4) and (2,3,6), values in [-3, 3). */
+static ag_node *sample_softmax(ag_graph *g, int variant, uint64_t seed)
+{
+    static const int64_t shapes[3][3] = {{5}, {3, 4}, {2, 3, 6}};
+    return ag_softmax(g, ag__sample_var(g, "x", variant + 1, shapes[variant], -3, 3, seed, 1));
+}
