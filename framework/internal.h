@@ -126,4 +126,8 @@ extern const int ag__builtin_op_count;
 ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *shape, double lo,
                         double hi, uint64_t seed, uint64_t stream);
 
+/* A whole file in a malloc'd NUL-terminated buffer; *len (when not NULL)
+ * gets its size. NULL with err set ("cannot open PATH ...") on failure. */
+char *ag__read_file(const char *path, size_t *len, ag_error *err);
+
 #endif

@@ -1,0 +1,179 @@
+/* cmd_dataset.c — `attograd dataset bible --out DIR [--seed N]`: the KJV <-> WEB
+ * paraphrase pairs (train.tsv, val.tsv, test.tsv) from Debian's SWORD
+ * modules, exported with diatheke, or from two export files given. */
+#include "tools.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define RANGE "Genesis 1:1-Revelation of John 22:21"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: attograd dataset bible --out DIR [--seed N] [--kjv FILE --web FILE]\n"
+               "                              [--kjv-module NAME] [--web-module NAME]\n"
+               "Builds DIR/train.tsv, val.tsv and test.tsv (text_a<TAB>text_b<TAB>label): each\n"
+               "verse of the King James Version paired with the World English Bible's (label\n"
+               "1) and with another verse's (label 0); chapters split by CRC-32 into training,\n"
+               "validation and test. The rules are in data/README.md.\n"
+               "  --out DIR          output directory (created when missing)\n"
+               "  --seed N           seed of the negatives and the shuffles (default 1337)\n"
+               "  --kjv, --web FILE  use these exports instead of running diatheke\n"
+               "  --kjv-module NAME  SWORD module of the first text (default engKJV2006eb)\n"
+               "  --web-module NAME  SWORD module of the second text (default engWEB2015eb)\n"
+               "Needs (Debian): sudo apt-get install diatheke sword-text-kjv sword-text-web\n");
+}
+
+/* Runs diatheke on module and returns its whole output (malloc'd), or NULL
+ * after printing why. */
+static char *export_module(const char *module)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "diatheke -b '%s' -f plain -k '%s' 2>&1", module, RANGE);
+    fprintf(stderr, "running: diatheke -b %s -f plain -k \"%s\"\n", module, RANGE);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        fprintf(stderr, "attograd dataset: cannot run diatheke\n");
+        return NULL;
+    }
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    for (size_t got = 1; buf && got;) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+            if (!buf) break;
+        }
+        got = fread(buf + n, 1, cap - n - 1, p);
+        n += got;
+    }
+    int rc = pclose(p);
+    if (!buf) {
+        fprintf(stderr, "attograd dataset: out of memory reading diatheke's output\n");
+        return NULL;
+    }
+    buf[n] = 0;
+    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) == 127) {
+        fprintf(stderr,
+                "attograd dataset: diatheke is not installed (or did not run).\n"
+                "  Install it: sudo apt-get install diatheke sword-text-kjv sword-text-web\n");
+        free(buf);
+        return NULL;
+    }
+    /* diatheke prints little or nothing for a module it does not have */
+    if (!strstr(buf, "Genesis 1:1:")) {
+        fprintf(stderr,
+                "attograd dataset: diatheke gave no verses for module %s (output: \"%.200s\").\n"
+                "  Is the module installed? `diatheke -b system -k modulelist` lists them;\n"
+                "  Debian's packages: sudo apt-get install sword-text-kjv sword-text-web\n",
+                module, buf);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void print_stats(const ag_bible_stats *s, const char *out)
+{
+    static const char *const names[3] = {"train.tsv", "val.tsv", "test.tsv"};
+    printf("verses: %lld in the first text, %lld in the second, %lld in both\n",
+           (long long)s->verses_a, (long long)s->verses_b, (long long)s->common);
+    for (int k = 0; k < 3; k++)
+        printf("%s/%-9s %6lld pairs from %5lld verses (%lld negatives from within ±3 verses)\n",
+               out, names[k], (long long)s->pairs[k], (long long)s->verses[k],
+               (long long)s->near_negatives[k]);
+}
+
+int cmd_dataset(int argc, char **argv)
+{
+    const char *out = NULL, *kjv = NULL, *web = NULL;
+    const char *kjv_module = "engKJV2006eb", *web_module = "engWEB2015eb";
+    uint64_t seed = 1337;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "bible")) {
+        fprintf(stderr, "attograd dataset: unknown dataset '%s' (the one there is: bible)\n",
+                argv[1]);
+        return 2;
+    }
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--out") && has)
+            out = argv[++i];
+        else if (!strcmp(a, "--kjv") && has)
+            kjv = argv[++i];
+        else if (!strcmp(a, "--web") && has)
+            web = argv[++i];
+        else if (!strcmp(a, "--kjv-module") && has)
+            kjv_module = argv[++i];
+        else if (!strcmp(a, "--web-module") && has)
+            web_module = argv[++i];
+        else if (!strcmp(a, "--seed") && has) {
+            char *end;
+            seed = strtoull(argv[++i], &end, 10);
+            if (*end || argv[i][0] == '-' || !argv[i][0]) {
+                fprintf(stderr,
+                        "attograd dataset: --seed expects a non-negative integer, "
+                        "received '%s'\n",
+                        argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "attograd dataset: unknown option or missing value '%s' (see --help)\n",
+                    a);
+            return 2;
+        }
+    }
+    if (!out) {
+        fprintf(stderr, "attograd dataset: --out DIR is required (see --help)\n");
+        return 2;
+    }
+    if (!kjv != !web) {
+        fprintf(stderr, "attograd dataset: --kjv and --web go together\n");
+        return 2;
+    }
+    ag_bible_stats stats;
+    ag_error err = {0};
+    if (kjv) {
+        if (ag_bible_build(kjv, web, out, seed, &stats, &err)) {
+            fprintf(stderr, "attograd dataset: %s\n", err.msg);
+            return 1;
+        }
+        print_stats(&stats, out);
+        return 0;
+    }
+    char *ta = export_module(kjv_module);
+    char *tb = ta ? export_module(web_module) : NULL;
+    if (!tb) {
+        free(ta);
+        return 1;
+    }
+    ag_pairs *pairs[3] = {ag_pairs_new(), ag_pairs_new(), ag_pairs_new()};
+    int rc = 0;
+    if (!pairs[0] || !pairs[1] || !pairs[2]) {
+        fprintf(stderr, "attograd dataset: out of memory\n");
+        rc = 1;
+    } else if (ag_bible_pairs(ta, tb, seed, pairs, &stats, &err)) {
+        fprintf(stderr, "attograd dataset: %s\n", err.msg);
+        rc = 1;
+    }
+    if (!rc && ag_bible_save(pairs, out, &err)) {
+        fprintf(stderr, "attograd dataset: %s\n", err.msg);
+        rc = 1;
+    }
+    if (!rc) print_stats(&stats, out);
+    for (int k = 0; k < 3; k++)
+        ag_pairs_free(pairs[k]);
+    free(ta);
+    free(tb);
+    return rc;
+}
