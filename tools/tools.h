@@ -12,6 +12,7 @@ typedef struct ag_command {
 } ag_command;
 
 int cmd_gradcheck(int argc, char **argv);
+int cmd_attention(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_baseline(int argc, char **argv);
 
