@@ -1,0 +1,158 @@
+/*
+ * layer.h — what the layers, the model and training share; not part of the
+ * public API.
+ *
+ * A layer is a class (a table of callbacks: build its weights, call it on
+ * symbolic tensors, write its config) and its arguments. A call is recorded
+ * with its input and output nodes, which is all the model needs for the
+ * summary's "Connected to", the config's inbound nodes, and rebuilding a
+ * loaded model.
+ */
+#ifndef ATTOGRAD_LAYER_H
+#define ATTOGRAD_LAYER_H
+
+#include "../framework/internal.h"
+#include "../framework/json.h"
+
+#define AG_LAYER_MAX_WEIGHTS 4
+
+/* One call of a layer: inputs -> out (and, for attention, the weights). */
+typedef struct ag_layer_call_rec {
+    int n_in;
+    ag_node *in[AG_MAX_INPUTS];
+    ag_node *out;
+    ag_node *scores;     /* attention weights, or NULL                     */
+    int use_causal_mask; /* attention call arguments, kept for the config */
+    int return_scores;
+    int explicit_mask; /* masks given to the call rather than taken along */
+} ag_layer_call_rec;
+
+typedef struct ag_layer_class {
+    const char *class_name; /* Keras's class: "Conv1D"                */
+    const char *base_name;  /* automatic names: "conv1d", "conv1d_1"  */
+    int min_in, max_in;     /* how many inputs a call takes           */
+    /* Creates the weights from the first call's inputs (NULL: none). */
+    ag_status (*build)(ag_layer *l, ag_node *const *in, int n);
+    /* Builds the call's nodes; sets the output's mask. opts is NULL except
+     * for attention calls. */
+    ag_node *(*call)(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *opts,
+                     ag_layer_call_rec *rec);
+    /* Writes the config's fields after "name" and "trainable", each
+     * preceded by a comma. */
+    void (*get_config)(const ag_layer *l, ag_sbuf *b);
+    /* Makes the layer from a config object (the name is set afterwards). */
+    ag_layer *(*from_config)(ag_model *m, const ag_json *cfg);
+} ag_layer_class;
+
+struct ag_layer {
+    ag_model *m;
+    const ag_layer_class *cls;
+    char name[64];
+    int index;     /* position in the model's layer list */
+    uint64_t seed; /* initialisers: the model's seed + index */
+    int built, trainable;
+    int n_weights;
+    ag_node *w[AG_LAYER_MAX_WEIGHTS];
+    int n_calls, cap_calls;
+    ag_layer_call_rec *calls;
+    /* arguments, as each class needs them */
+    int64_t units, input_dim, output_dim, filters, kernel_size, strides;
+    int mask_zero, use_bias, use_scale, causal, axis;
+    ag_padding padding;
+    ag_activation activation;
+    ag_score_mode score_mode;
+    double rate, epsilon;
+    uint64_t user_seed;   /* dropout seeds as given (0: none) */
+    ag_shape batch_shape; /* InputLayer: (None, *shape) and dtype */
+};
+
+typedef struct ag_model_buffers {
+    ag_tensor x[AG_MAX_INPUTS]; /* one batch of each input */
+    ag_tensor y;                /* one batch of targets     */
+    float *pred, *truth;        /* metrics: the epoch's outputs as float */
+    int64_t n_pred, cap_pred;
+} ag_model_buffers;
+
+struct ag_model {
+    ag_graph *g;
+    uint64_t seed;
+    char name[32];
+    int sequential;
+    ag_layer **layers;
+    int n_layers, cap_layers;
+    int n_inputs, n_outputs;
+    ag_node *inputs[AG_MAX_INPUTS], *outputs[AG_MAX_INPUTS];
+    int built;
+    ag_node *seq_last; /* Sequential: the output the next ag_model_add calls on */
+    /* compile */
+    int compiled;
+    ag_loss_kind loss;
+    int from_logits;
+    unsigned metrics;
+    ag_optimizer_config opt_cfg;
+    ag_optimizer *opt;
+    ag_node *target, *loss_node;
+    ag_model_buffers buf;
+    /* metadata of the file the model was loaded from */
+    int n_meta;
+    char **meta_key, **meta_value;
+};
+
+/* Sets the model's error unless one is already set (the first error is the
+ * one that explains the rest). Returns code. */
+ag_status ag__model_fail(ag_model *m, ag_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* A new layer of class cls in m with its automatic name; NULL on failure. */
+ag_layer *ag__layer_new(ag_model *m, const ag_layer_class *cls);
+/* A weight "<layer>/<name>" of shape, trainable, on the layer. */
+ag_node *ag__layer_weight(ag_layer *l, const char *name, int rank, const int64_t *shape);
+/* Initialisers, from the layer's seed; stream = the weight's position. */
+void ag__init_glorot(ag_layer *l, ag_node *w, int64_t fan_in, int64_t fan_out);
+void ag__init_uniform(ag_layer *l, ag_node *w, double lo, double hi);
+void ag__init_const(ag_node *w, double v);
+/* Applies an activation (LINEAR returns x). */
+ag_node *ag__activate(ag_graph *g, ag_node *x, ag_activation a);
+/* The layer that made node n, and which call of it; 0 when n is no layer's
+ * output (then *layer is NULL). out_index: 0 for the output, 1 for an
+ * attention call's scores. */
+int ag__find_producer(const ag_model *m, const ag_node *n, ag_layer **layer, int *call,
+                      int *out_index);
+/* Records a call and runs the class's call; shared by ag_call* and loading. */
+ag_node *ag__layer_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *opts);
+/* Makes a layer of class_name from a parsed config object (name and
+ * trainable included). */
+ag_layer *ag__layer_from_json(ag_model *m, const char *class_name, const ag_json *cfg);
+/* Builds a model from a parsed config ({"class_name", "config"}). */
+ag_model *ag__model_from_json(const ag_json *root, ag_error *err);
+/* The class named name, or NULL. */
+const ag_layer_class *ag__layer_class_find(const char *class_name);
+/* A seed for dropout: the user's, or one drawn from the model and layer. */
+uint64_t ag__layer_dropout_seed(const ag_layer *l);
+
+/* Config helpers: read an optional member with a default; 0 on a wrong type
+ * (the model's error names the layer class and field). */
+int ag__cfg_int(ag_model *m, const ag_json *cfg, const char *cls, const char *key, int64_t def,
+                int64_t *out);
+int ag__cfg_num(ag_model *m, const ag_json *cfg, const char *cls, const char *key, double def,
+                double *out);
+int ag__cfg_bool(ag_model *m, const ag_json *cfg, const char *cls, const char *key, int def,
+                 int *out);
+/* An activation or padding by name in cfg (default def); -1 on error. */
+int ag__cfg_activation(ag_model *m, const ag_json *cfg, const char *cls, ag_activation def);
+
+/* The layer classes. */
+extern const ag_layer_class ag__input_layer_class, ag__embedding_class, ag__conv1d_class,
+    ag__dense_class, ag__dropout_class, ag__activation_class, ag__gap1d_class, ag__gmp1d_class,
+    ag__concatenate_class, ag__layer_norm_class, ag__attention_class, ag__additive_attention_class;
+
+/* Model internals shared by model.c, fit.c and save.c. */
+ag_status ag__model_compile_cfg(ag_model *m, const ag_optimizer_config *opt, ag_loss_kind loss,
+                                int from_logits, unsigned metrics);
+char *ag__model_training_config(const ag_model *m);
+ag_status ag__model_apply_training_config(ag_model *m, const char *json, ag_error *err);
+
+#endif
