@@ -998,6 +998,26 @@ ag_status ag_bible_save(ag_pairs *const out[3], const char *out_dir, ag_error *e
 ag_status ag_bible_build(const char *path_a, const char *path_b, const char *out_dir, uint64_t seed,
                          ag_bible_stats *stats, ag_error *err);
 
+/* Attention weights as a PNG heatmap: weights (tq, tv) row-major, query
+ * tokens down the left side, value tokens across the top (rotated 90°, read
+ * bottom to top), cells coloured with viridis from 0 to the largest weight
+ * (and showing their weight when large enough), a colour bar with tick
+ * labels, and a title (NULL for none). Token lists may be NULL (indices are
+ * shown); labels longer than 24 characters are cut with "…". Cells are 16
+ * to 44 pixels, filling about 900 pixels along the longer side. Text is
+ * drawn with DejaVu Sans through stb_truetype; AG_FONT names another .ttf
+ * file; a missing font is an AG_ERR_IO naming the file and the Debian
+ * package. Weights must be finite and >= 0; 1 <= tq, tv <= 1000. info (may
+ * be NULL) receives the picture's layout. */
+typedef struct ag_heatmap_info {
+    int width, height; /* of the picture                        */
+    int cell;          /* side of a cell                         */
+    int x0, y0;        /* top-left corner of cell (0, 0)         */
+} ag_heatmap_info;
+ag_status ag_heatmap_png(const char *path, const float *weights, int tq, int tv,
+                         const char *const *query_tokens, const char *const *value_tokens,
+                         const char *title, ag_heatmap_info *info, ag_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -310,7 +310,9 @@ static void test_pairs_load_save(void **state)
     ag_pairs_free(p);
     assert_int_equal(ag_pairs_add(NULL, "a", "b", 1, &err), AG_ERR_ARG);
     assert_int_equal(ag_pairs_save(NULL, out, &err), AG_ERR_ARG);
-    assert_int_equal(ag_pairs_save(ag_pairs_new(), NULL, &err), AG_ERR_ARG);
+    ag_pairs *empty = ag_pairs_new();
+    assert_int_equal(ag_pairs_save(empty, NULL, &err), AG_ERR_ARG);
+    ag_pairs_free(empty);
 }
 
 static void test_batches_pad_to_their_longest(void **state)
