@@ -878,6 +878,8 @@ const char *ag_safetensors_name(const ag_safetensors *st, int i);
 /* The tensor named name (borrowed, valid until close); NULL if absent. */
 const ag_tensor *ag_safetensors_get(const ag_safetensors *st, const char *name);
 const char *ag_safetensors_metadata(const ag_safetensors *st, const char *key);
+int ag_safetensors_metadata_count(const ag_safetensors *st);
+const char *ag_safetensors_metadata_key(const ag_safetensors *st, int i);
 
 /* ------------------------------------------------------------------------ */
 /* Text pairs: tokenizer, vocabulary, TSV pairs, the Bible builder, heatmaps */

@@ -468,3 +468,10 @@ const char *ag_safetensors_metadata(const ag_safetensors *st, const char *key)
         if (!strcmp(st->meta_key[i], key)) return st->meta_value[i];
     return NULL;
 }
+
+int ag_safetensors_metadata_count(const ag_safetensors *st) { return st ? st->n_meta : 0; }
+
+const char *ag_safetensors_metadata_key(const ag_safetensors *st, int i)
+{
+    return st && i >= 0 && i < st->n_meta ? st->meta_key[i] : NULL;
+}
