@@ -1,9 +1,10 @@
 /* gemm.c — the blocked matrix product behind matmul and conv1d (see gemm.h).
  *
- * B is packed, one column block of NR columns at a time, into a contiguous
- * zero-padded panel pack[(r·K + k)·NR + j]; a register-blocked micro-kernel
- * then computes an MR x NR tile of C, holding it in 2·MR vector registers,
- * streaming the panel and broadcasting A's elements:
+ * B is read in place when its rows are contiguous; otherwise (and for a last
+ * block narrower than NR) it is packed, NR columns at a time, into a
+ * contiguous zero-padded panel pack[(r·K + k)·NR + j]. A register-blocked
+ * micro-kernel computes an MR x NR tile of C, holding it in 2·MR vector
+ * registers, streaming B's rows and broadcasting A's elements:
  *
  *   for r, k:  acc[i][:] += A(i,k) · panel[r][k][:]      (i < MR)
  *
@@ -58,9 +59,11 @@ static void item_shape(const ag__gemm *p, int64_t nr, int64_t *tr, int64_t *tc)
             }                                                                                          \
     }                                                                                                  \
                                                                                                        \
-    /* c (mr,nr) (+)= Σ_r Σ_k a(r,i,k) · bp[r][k][:]; a(r,i,k) = a[r·a_rbs + i·a_rs + k·a_cs] */ \
+    /* c (mr,nr) (+)= Σ_r Σ_k a(r,i,k) · bp[r·brs + k·bks + :]; a(r,i,k) = a[r·a_rbs + i·a_rs + \
+     * k·a_cs] */                                                                                     \
     static inline __attribute__((always_inline)) void T##_micro(                                       \
-        const ag__gemm *p, const T *a, const T *bp, T *c, int mr, int64_t nr)                          \
+        const ag__gemm *p, const T *a, const T *bp, int64_t bks, int64_t brs, T *c, int mr,            \
+        int64_t nr)                                                                                    \
     {                                                                                                  \
         T##_vec acc[MR][2];                                                                            \
         T tmp[T##_NR];                                                                                 \
@@ -78,12 +81,12 @@ static void item_shape(const ag__gemm *p, int64_t nr, int64_t *tr, int64_t *tc)
         }                                                                                              \
         const int64_t K = p->k, a_rs = p->a_rs, a_cs = p->a_cs;                                        \
         for (int64_t r = 0; r < p->rbatch; r++) {                                                      \
-            const T *ar = a + r * p->a_rbs, *bk = bp + r * K * T##_NR;                                 \
-            for (int64_t k = 0; k < K; k++, bk += T##_NR) {                                            \
+            const T *ar = a + r * p->a_rbs, *bk = bp + r * brs;                                        \
+            for (int64_t k = 0; k < K; k++, bk += bks) {                                               \
                 T##_vec b0 = T##_load(bk), b1 = T##_load(bk + T##_VL);                                 \
                 const T *ak = ar + k * a_cs;                                                           \
                 for (int i = 0; i < mr; i++) {                                                         \
-                    T##_vec av = (T##_vec){0} + ak[i * a_rs];                                          \
+                    T##_vec av = ak[i * a_rs] - (T##_vec){0};                                          \
                     acc[i][0] += av * b0;                                                              \
                     acc[i][1] += av * b1;                                                              \
                 }                                                                                      \
@@ -99,43 +102,53 @@ static void item_shape(const ag__gemm *p, int64_t nr, int64_t *tr, int64_t *tc)
             }                                                                                          \
         }                                                                                              \
     }                                                                                                  \
-    static void T##_micro_full(const ag__gemm *p, const T *a, const T *bp, T *c, int64_t nr)           \
+    static void T##_micro_full(const ag__gemm *p, const T *a, const T *bp, int64_t bks,                \
+                               int64_t brs, T *c, int64_t nr)                                          \
     {                                                                                                  \
-        T##_micro(p, a, bp, c, MR, nr);                                                                \
+        T##_micro(p, a, bp, bks, brs, c, MR, nr);                                                      \
     }                                                                                                  \
-    static void T##_micro_edge(const ag__gemm *p, const T *a, const T *bp, T *c, int mr,               \
-                               int64_t nr)                                                             \
+    static void T##_micro_edge(const ag__gemm *p, const T *a, const T *bp, int64_t bks,                \
+                               int64_t brs, T *c, int mr, int64_t nr)                                  \
     {                                                                                                  \
-        T##_micro(p, a, bp, c, mr, nr);                                                                \
+        T##_micro(p, a, bp, bks, brs, c, mr, nr);                                                      \
     }                                                                                                  \
                                                                                                        \
+    /* B is read in place when its rows are contiguous (b_cs 1); only blocks                           \
+     * narrower than NR, or a strided B, are packed */                                                 \
     static void T##_gemm(const ag__gemm *p, T *pack)                                                   \
     {                                                                                                  \
         const T *A = p->a, *B = p->b;                                                                  \
         T *C = p->c;                                                                                   \
-        int64_t nb = cdiv(p->n, T##_NR), nmr = cdiv(p->m, MR);                                         \
+        int64_t nb = cdiv(p->n, T##_NR), nmr = cdiv(p->m, MR), direct = p->b_cs == 1;                  \
+        int64_t npk = direct ? (p->n % T##_NR != 0) : nb;                                              \
         int64_t distinct = p->b_bs ? p->batch : 1, panel = p->rbatch * p->k * T##_NR;                  \
-        AG_PARALLEL_FOR(distinct *nb *panel)                                                           \
-        for (int64_t q = 0; q < distinct * nb; q++)                                                    \
-            T##_pack(p, B + (q / nb) * p->b_bs, (q % nb) * T##_NR, pack + q * panel);                  \
+        AG_PARALLEL_FOR(distinct *npk *panel)                                                          \
+        for (int64_t q = 0; q < distinct * npk; q++) {                                                 \
+            int64_t jb = direct ? nb - 1 : q % npk;                                                    \
+            T##_pack(p, B + (q / npk) * p->b_bs, jb * T##_NR, pack + q * panel);                       \
+        }                                                                                              \
         int64_t tr, tc;                                                                                \
         item_shape(p, T##_NR, &tr, &tc);                                                               \
         int64_t ni = cdiv(nmr, tr), nj = cdiv(nb, tc);                                                 \
         AG_PARALLEL_FOR(2 * p->batch * p->m * p->n * p->rbatch * p->k)                                 \
         for (int64_t q = 0; q < p->batch * ni * nj; q++) {                                             \
             int64_t b = q / (ni * nj), it = q / nj % ni, jt = q % nj;                                  \
-            const T *ab = A + b * p->a_bs, *pb = pack + (p->b_bs ? b : 0) * nb * panel;                \
+            const T *ab = A + b * p->a_bs, *pb = pack + (p->b_bs ? b : 0) * npk * panel;               \
             T *cb = C + b * p->c_bs;                                                                   \
             for (int64_t jb = jt * tc; jb < (jt + 1) * tc && jb < nb; jb++) {                          \
                 int64_t j0 = jb * T##_NR, nr = p->n - j0 < T##_NR ? p->n - j0 : T##_NR;                \
+                const T *bp = pb + (direct ? 0 : jb) * panel;                                          \
+                int64_t bks = T##_NR, brs = p->k * T##_NR;                                             \
+                if (direct && nr == T##_NR)                                                            \
+                    bp = B + b * p->b_bs + j0, bks = p->b_rs, brs = p->b_rbs;                          \
                 for (int64_t ib = it * tr; ib < (it + 1) * tr && ib < nmr; ib++) {                     \
                     int64_t i0 = ib * MR;                                                              \
                     const T *ai = ab + i0 * p->a_rs;                                                   \
                     T *ci = cb + i0 * p->c_rs + j0;                                                    \
                     if (p->m - i0 >= MR)                                                               \
-                        T##_micro_full(p, ai, pb + jb * panel, ci, nr);                                \
+                        T##_micro_full(p, ai, bp, bks, brs, ci, nr);                                   \
                     else                                                                               \
-                        T##_micro_edge(p, ai, pb + jb * panel, ci, (int)(p->m - i0), nr);              \
+                        T##_micro_edge(p, ai, bp, bks, brs, ci, (int)(p->m - i0), nr);                 \
                 }                                                                                      \
             }                                                                                          \
         }                                                                                              \
@@ -148,7 +161,8 @@ int64_t ag__gemm_pack_size(const ag__gemm *p, ag_dtype dtype)
 {
     int64_t nr = dtype == AG_FLOAT32 ? float_NR : double_NR;
     int64_t distinct = p->b_bs ? p->batch : 1;
-    int64_t n = distinct * cdiv(p->n, nr) * p->rbatch * p->k * nr;
+    int64_t blocks = p->b_cs == 1 ? (p->n % nr != 0) : cdiv(p->n, nr);
+    int64_t n = distinct * blocks * p->rbatch * p->k * nr;
     return n > 0 ? n : 1;
 }
 
