@@ -11,13 +11,14 @@ REPS = 50
 
 
 def timed(fn):
+    """Median and best seconds (on a busy machine the best is steadier)."""
     ts = []
     for r in range(-5, REPS):
         t0 = time.perf_counter()
         fn()
         if r >= 0:
             ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return statistics.median(ts), min(ts)
 
 
 def report(name, fwd):
@@ -29,7 +30,8 @@ def report(name, fwd):
         with torch.no_grad():
             fwd()
 
-    print(f"{name:<40} fwd {timed(f):.6f} s  fwd+bwd {timed(fb):.6f} s")
+    (fm, fbest), (bm, bbest) = timed(f), timed(fb)
+    print(f"{name:<40} fwd {fm:.6f} s (best {fbest:.6f})  fwd+bwd {bm:.6f} s (best {bbest:.6f})")
 
 
 def bench_matmul(m, k, n):
