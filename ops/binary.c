@@ -182,11 +182,19 @@ void ag__bcast_init(ag__bcast *p, int n, const ag_shape *in)
                     off += q % p->dim[kd[j]] * zs[kd[j]];                                          \
                     q /= p->dim[kd[j]];                                                            \
                 }                                                                                  \
-                double sum = 0;                                                                    \
+                /* four running sums (a fixed order) so the adds pipeline */                       \
+                double s4[4] = {0};                                                                \
                 for (;;) {                                                                         \
                     const T *sr = src + off;                                                       \
-                    for (int64_t i = 0; i < L; i++)                                                \
-                        sum += sr[i];                                                              \
+                    int64_t i = 0;                                                                 \
+                    for (; i + 4 <= L; i += 4) {                                                   \
+                        s4[0] += sr[i];                                                            \
+                        s4[1] += sr[i + 1];                                                        \
+                        s4[2] += sr[i + 2];                                                        \
+                        s4[3] += sr[i + 3];                                                        \
+                    }                                                                              \
+                    for (; i < L; i++)                                                             \
+                        s4[i & 3] += sr[i];                                                        \
                     int j = m - 2;                                                                 \
                     for (; j >= 0; j--) {                                                          \
                         int d = rd[j];                                                             \
@@ -197,7 +205,7 @@ void ag__bcast_init(ag__bcast *p, int n, const ag_shape *in)
                     }                                                                              \
                     if (j < 0) break;                                                              \
                 }                                                                                  \
-                dst[e] += (T)(scale * sum);                                                        \
+                dst[e] += (T)(scale * ((s4[0] + s4[1]) + (s4[2] + s4[3])));                        \
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \

@@ -180,27 +180,27 @@ static ag_status transpose_infer(const ag_op *op, const void *params, int n_in, 
     return AG_OK;
 }
 
-/* z's axis i steps through x by xst[i]; visits z in order, calling
- * STMT(zi, xi) with z's and x's flat indices. */
-#define TRANSPOSE_LOOP(x, z, STMT)                                                                 \
+/* Visits dst in row-major order, dst's axis i being src's axis perm[i],
+ * running STMT with di and si, the flat indices into dst and src. */
+#define TRANSPOSE_LOOP(src, dst, perm, STMT)                                                       \
     do {                                                                                           \
-        const int r_ = (z)->rank;                                                                  \
-        int64_t xst_[AG_MAX_RANK], acc_ = 1, xs_[AG_MAX_RANK];                                     \
+        const int r_ = (dst)->rank;                                                                \
+        int64_t st_[AG_MAX_RANK], acc_ = 1, ss_[AG_MAX_RANK];                                      \
         for (int d = r_ - 1; d >= 0; d--)                                                          \
-            xs_[d] = acc_, acc_ *= (x)->shape[d];                                                  \
+            ss_[d] = acc_, acc_ *= (src)->shape[d];                                                \
         for (int i = 0; i < r_; i++)                                                               \
-            xst_[i] = xs_[perm[i]];                                                                \
-        const int64_t C_ = r_ ? (z)->shape[r_ - 1] : 1, cs_ = r_ ? xst_[r_ - 1] : 1;               \
-        const int64_t rows_ = C_ ? (z)->size / C_ : 0;                                             \
-        AG_PARALLEL_FOR((z)->size)                                                                 \
+            st_[i] = ss_[(perm)[i]];                                                               \
+        const int64_t C_ = r_ ? (dst)->shape[r_ - 1] : 1, cs_ = r_ ? st_[r_ - 1] : 1;              \
+        const int64_t rows_ = C_ ? (dst)->size / C_ : 0;                                           \
+        AG_PARALLEL_FOR((dst)->size)                                                               \
         for (int64_t row = 0; row < rows_; row++) {                                                \
             int64_t off = 0, q = row;                                                              \
             for (int d = r_ - 2; d >= 0; d--) {                                                    \
-                off += q % (z)->shape[d] * xst_[d];                                                \
-                q /= (z)->shape[d];                                                                \
+                off += q % (dst)->shape[d] * st_[d];                                               \
+                q /= (dst)->shape[d];                                                              \
             }                                                                                      \
             for (int64_t c = 0; c < C_; c++) {                                                     \
-                const int64_t zi = row * C_ + c, xi = off + c * cs_;                               \
+                const int64_t di = row * C_ + c, si = off + c * cs_;                               \
                 STMT;                                                                              \
             }                                                                                      \
         }                                                                                          \
@@ -223,19 +223,19 @@ static ag_status transpose_forward(ag_kernel_ctx *k)
     case 1: {
         const uint8_t *s = x->data;
         uint8_t *d = z->data;
-        TRANSPOSE_LOOP(x, z, d[zi] = s[xi]);
+        TRANSPOSE_LOOP(x, z, perm, d[di] = s[si]);
         break;
     }
     case 4: {
         const uint32_t *s = x->data;
         uint32_t *d = z->data;
-        TRANSPOSE_LOOP(x, z, d[zi] = s[xi]);
+        TRANSPOSE_LOOP(x, z, perm, d[di] = s[si]);
         break;
     }
     default: {
         const uint64_t *s = x->data;
         uint64_t *d = z->data;
-        TRANSPOSE_LOOP(x, z, d[zi] = s[xi]);
+        TRANSPOSE_LOOP(x, z, perm, d[di] = s[si]);
         break;
     }
     }
@@ -247,15 +247,19 @@ static ag_status transpose_backward(ag_kernel_ctx *k)
     if (!k->gin[0]) return AG_OK;
     int perm[AG_MAX_RANK];
     normalised_perm(k, perm);
+    /* walk gx in order, reading gz through the inverse permutation */
+    int inv[AG_MAX_RANK];
+    for (int i = 0; i < k->out->rank; i++)
+        inv[perm[i]] = i;
     const ag_tensor *x = k->in[0], *z = k->out;
     if (z->dtype == AG_FLOAT32) {
         const float *gz = AG_F32(k->gout);
         float *gx = AG_F32(k->gin[0]);
-        TRANSPOSE_LOOP(x, z, gx[xi] += gz[zi]);
+        TRANSPOSE_LOOP(z, x, inv, gx[di] += gz[si]);
     } else {
         const double *gz = AG_F64(k->gout);
         double *gx = AG_F64(k->gin[0]);
-        TRANSPOSE_LOOP(x, z, gx[xi] += gz[zi]);
+        TRANSPOSE_LOOP(z, x, inv, gx[di] += gz[si]);
     }
     return AG_OK;
 }
