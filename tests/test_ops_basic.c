@@ -5,6 +5,8 @@
  * run time; and the error paths, at build time and at run time. */
 #include "testutil.h"
 
+#include <omp.h>
+
 static const ag_dtype floats[2] = {AG_FLOAT32, AG_FLOAT64};
 
 static double tol_of(ag_dtype dt) { return dt == AG_FLOAT32 ? 2e-6 : 1e-14; }
@@ -585,6 +587,51 @@ static void test_unknown_dims(void **state)
     ag_graph_free(g);
 }
 
+/* ---- threads ---- */
+
+/* Runs a graph of every op family at sizes past the parallel threshold and
+ * returns a copy of the gradients of its two variables. */
+static ag_tensor *grads_with_threads(int threads, ag_tensor **gy)
+{
+    omp_set_num_threads(threads);
+    ag_graph *g = graph_of(AG_FLOAT32);
+    int64_t xs[3] = {8, 96, 130}, ys[2] = {96, 1};
+    ag_node *x = ag_variable(g, "x", 3, xs), *y = ag_variable(g, "y", 2, ys);
+    ag_fill_uniform(ag_value(x), -1, 1, 11, 1);
+    ag_fill_uniform(ag_value(y), 0.5, 1.5, 11, 2);
+    ag_tensor *mt = ag_tensor_new(AG_BOOL, 1, S(130), NULL);
+    for (int64_t i = 0; i < 130; i++)
+        AG_U8(mt)[i] = i % 3 != 0;
+    ag_node *mask = ag_constant(g, mt);
+    ag_tensor_free(mt);
+    const int perm[3] = {2, 0, 1}, ax[2] = {0, 2}, last[1] = {-1};
+    ag_node *h = ag_div(g, ag_mul(g, x, y), ag_add_scalar(g, y, 1));
+    h = ag_where(g, mask, h, ag_pow_scalar(g, x, 2));
+    h = ag_transpose(g, ag_masked_fill(g, h, mask, 0.25), perm);
+    ag_node *a = ag_sum(g, h, ax, 2, 0), *b = ag_mean(g, ag_slice(g, h, 0, 3, 100), last, 1, 1);
+    ag_node *loss = ag_add(g, ag_sum(g, a, NULL, 0, 0), ag_sum(g, b, NULL, 0, 0));
+    run(g, loss, NULL);
+    ag_tensor *gx = ag_tensor_copy(ag_grad(x), NULL);
+    *gy = ag_tensor_copy(ag_grad(y), NULL);
+    ag_graph_free(g);
+    return gx;
+}
+
+static void test_bitwise_identical_across_threads(void **state)
+{
+    (void)state;
+    int before = omp_get_max_threads();
+    ag_tensor *gy1, *gy2;
+    ag_tensor *gx1 = grads_with_threads(1, &gy1), *gx2 = grads_with_threads(2, &gy2);
+    omp_set_num_threads(before);
+    assert_memory_equal(gx1->data, gx2->data, (size_t)gx1->size * sizeof(float));
+    assert_memory_equal(gy1->data, gy2->data, (size_t)gy1->size * sizeof(float));
+    ag_tensor_free(gx1);
+    ag_tensor_free(gx2);
+    ag_tensor_free(gy1);
+    ag_tensor_free(gy2);
+}
+
 /* ---- errors ---- */
 
 static void expect_fail(ag_graph *g, ag_node *n, ag_status code, const char *a, const char *b)
@@ -785,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_where),
         cmocka_unit_test(test_masked_fill_cast_float),
         cmocka_unit_test(test_unknown_dims),
+        cmocka_unit_test(test_bitwise_identical_across_threads),
         cmocka_unit_test(test_build_time_errors),
         cmocka_unit_test(test_run_time_errors),
         cmocka_unit_test(test_null_propagation),
