@@ -506,7 +506,7 @@ ag_status ag_backward(ag_graph *g, ag_node *out, const ag_tensor *grad_out)
         ag_node *v = g->nodes[i];
         if (v->mark != 2) continue;
         v->has_grad = 1;
-        if (v->kind != AG_OP) continue;
+        if (v->kind != AG_OP || !v->op->backward) continue; /* no gradient flows through it */
         ag_error e = {0};
         ag_kernel_ctx k = {.g = g, .node = v, .n_in = v->n_in, .out = &v->val, .gout = &v->grad,
                            .params = v->params, .training = g->training,

@@ -501,9 +501,14 @@ static void test_masked_fill_cast_float(void **state)
         run(g, z, NULL);
         expect("x*mask gx", ag_grad(x), 2, S(2, 3), V(1, 0, 1, 1, 0, 1), tol);
         ag_node *w = var(g, "w", 1, S(3), V(1, 2, 3));
-        z = ag_add(g, ag_cast_float(g, w), w);
+        ag_node *cw = ag_cast_float(g, w);
+        z = ag_add(g, cw, w);
         run(g, z, NULL);
         expect("through cast", ag_grad(w), 1, S(3), V(1, 1, 1), tol);
+        ag_set_requires_grad(cw, 1); /* its own gradient, still none past it */
+        run(g, z, NULL);
+        expect("cast's gradient", ag_grad(cw), 1, S(3), V(1, 1, 1), tol);
+        expect("past the cast", ag_grad(w), 1, S(3), V(1, 1, 1), tol);
         ag_graph_free(g);
     }
 }
