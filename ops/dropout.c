@@ -19,17 +19,50 @@ typedef struct {
     uint64_t seed;
 } dropout_params;
 
+/* keep_i, bit for bit [ag_rand_uniform(seed, step, i) >= rate]: the same
+ * Philox4x32-10 draw as framework/rng.c, written here so that the loop over
+ * elements inlines and vectorises. u = m·2^-53 with m an integer below 2^53,
+ * so u >= rate exactly when m >= ceil(rate·2^53). */
+static inline uint8_t keep_bit(uint64_t seed, uint64_t step, uint64_t i, uint64_t threshold)
+{
+    uint32_t c0 = (uint32_t)i, c1 = (uint32_t)(i >> 32), c2 = (uint32_t)step,
+             c3 = (uint32_t)(step >> 32), k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+        c0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        c1 = (uint32_t)p1;
+        c2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c3 = (uint32_t)p0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    uint64_t m = ((uint64_t)c0 << 21) ^ (c1 >> 11);
+    return m >= threshold;
+}
+
+static uint64_t keep_threshold(double rate) { return (uint64_t)ceil(rate * 9007199254740992.0); }
+
+/* mask (n) for (seed, step); parallel over blocks of elements */
+static void dropout_mask(uint8_t *mask, int64_t n, double rate, uint64_t seed, uint64_t step)
+{
+    uint64_t th = keep_threshold(rate);
+    int64_t nblk = (n + 255) / 256;
+    AG_PARALLEL_FOR(64 * n)
+    for (int64_t b = 0; b < nblk; b++) {
+        int64_t end = (b + 1) * 256 < n ? (b + 1) * 256 : n;
+        for (int64_t i = b * 256; i < end; i++)
+            mask[i] = keep_bit(seed, step, (uint64_t)i, th);
+    }
+}
+
 #define DROPOUT_KERNELS(T)                                                                         \
-    /* x (n) -> z (n), mask (n) */                                                                 \
-    static void dropout_forward_##T(const T *x, T *z, uint8_t *mask, int64_t n, double rate,       \
-                                    uint64_t seed, uint64_t step)                                  \
+    /* x (n), mask (n) -> z (n) */                                                                 \
+    static void dropout_forward_##T(const T *x, T *z, const uint8_t *mask, int64_t n, double rate) \
     {                                                                                              \
         T scale = (T)(1.0 / (1.0 - rate));                                                         \
-        AG_PARALLEL_FOR(64 * n)                                                                    \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            mask[i] = ag_rand_uniform(seed, step, (uint64_t)i) >= rate;                            \
+        AG_PARALLEL_FOR(2 * n)                                                                     \
+        for (int64_t i = 0; i < n; i++)                                                            \
             z[i] = mask[i] ? x[i] * scale : 0;                                                     \
-        }                                                                                          \
     }                                                                                              \
     /* gz (n), mask (n) -> gx (n) += gz · mask / (1-rate) */                                      \
     static void dropout_backward_##T(const T *gz, const uint8_t *mask, T *gx, int64_t n,           \
@@ -75,12 +108,11 @@ static ag_status dropout_forward(ag_kernel_ctx *k)
     }
     ag_tensor *mask = ag_kernel_aux(k, 0, AG_BOOL, 1, &n);
     if (!mask) return k->err->code;
+    dropout_mask(AG_U8(mask), n, p->rate, p->seed, k->step);
     if (k->out->dtype == AG_FLOAT32)
-        dropout_forward_float(AG_F32(k->in[0]), AG_F32(k->out), AG_U8(mask), n, p->rate, p->seed,
-                              k->step);
+        dropout_forward_float(AG_F32(k->in[0]), AG_F32(k->out), AG_U8(mask), n, p->rate);
     else
-        dropout_forward_double(AG_F64(k->in[0]), AG_F64(k->out), AG_U8(mask), n, p->rate, p->seed,
-                               k->step);
+        dropout_forward_double(AG_F64(k->in[0]), AG_F64(k->out), AG_U8(mask), n, p->rate);
     return AG_OK;
 }
 
