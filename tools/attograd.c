@@ -10,6 +10,10 @@ static const ag_command commands[] = {
      cmd_attention},
     {"dataset", "build the KJV/WEB paraphrase pairs (train/val/test TSV)", cmd_dataset},
     {"baseline", "word-overlap baseline on a pairs directory: threshold, accuracy, AUC", cmd_baseline},
+    {"train", "train the CNN+Attention text-similarity model on a pairs directory", cmd_train},
+    {"evaluate", "accuracy, AUC and loss of a saved model on a pairs file", cmd_evaluate},
+    {"predict", "similarity probability of two texts (or of each pair of a file)", cmd_predict},
+    {"heatmap", "draw a saved model's attention weights for two texts as a PNG", cmd_heatmap},
 };
 
 static void usage(FILE *f)

@@ -15,5 +15,9 @@ int cmd_gradcheck(int argc, char **argv);
 int cmd_attention(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_baseline(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_heatmap(int argc, char **argv);
 
 #endif

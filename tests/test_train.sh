@@ -1,0 +1,102 @@
+#!/bin/bash
+# test_train.sh — the text-similarity commands end to end on synthetic pairs
+# (no diatheke, no downloads): dataset from two small exports, baseline,
+# train -> save -> evaluate gives the same test metrics, a short run learns
+# (test accuracy clearly above chance), predict, heatmap, and errors.
+set -u
+BIN="${1:-${AG_BIN:-build/bin}}"
+AG="$BIN/attograd"
+T=$(mktemp -d /tmp/ag_train_XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# Synthetic paraphrases: text_b is text_a with about a quarter of its words
+# replaced (label 1), or such a copy of another sentence (label 0).
+gen() {
+    awk -v S="$1" -v N="$2" '
+    function rnd(n) { seed = (seed * 1103515245 + 12345) % 2147483648; return int(seed / 65536) % n }
+    function sentence(   k, n, s) { n = 6 + rnd(5); s = "w" rnd(V); for (k = 1; k < n; k++) s = s " w" rnd(V); return s }
+    function para(s,   k, n, w, out) { n = split(s, w, " "); out = ""
+        for (k = 1; k <= n; k++) out = out (k > 1 ? " " : "") (rnd(4) == 0 ? "w" rnd(V) : w[k]); return out }
+    BEGIN { V = 60; seed = S
+        for (i = 0; i < N; i++) a[i] = sentence()
+        for (i = 0; i < N; i++)
+            if (rnd(2)) print a[i] "\t" para(a[i]) "\t1"
+            else { j = (i + 1 + rnd(N - 1)) % N; print a[i] "\t" para(a[j]) "\t0" } }'
+}
+mkdir -p "$T/syn"
+gen 1 4000 > "$T/syn/train.tsv"
+gen 2 400 > "$T/syn/val.tsv"
+gen 3 400 > "$T/syn/test.tsv"
+
+# --- dataset from two tiny exports ---
+{
+    for c in 1 2 3 4 5 6 7 8 9 10 11 12; do
+        echo "A Psalm of David."
+        for v in 1 2 3 4 5; do echo "Song of Solomon $c:$v: thou hast spoken $c $v"; done
+    done
+    echo "(engKJV2006eb)"
+} > "$T/kjv.txt"
+sed -e 's/thou hast spoken/you have said/' -e '/^A Psalm/d' "$T/kjv.txt" > "$T/web.txt"
+out=$("$AG" dataset bible --kjv "$T/kjv.txt" --web "$T/web.txt" --out "$T/bible" --seed 5) ||
+    fail "dataset: $out"
+echo "$out" | grep -q "60 in both" || fail "dataset: expected 60 common verses: $out"
+n=$(cat "$T/bible/train.tsv" "$T/bible/val.tsv" "$T/bible/test.tsv" | wc -l)
+[ "$n" = 120 ] || fail "dataset: expected 120 pairs, found $n"
+"$AG" dataset bible --kjv "$T/kjv.txt" --out "$T/x" >/dev/null 2>&1 && fail "dataset: --kjv without --web accepted"
+
+# --- baseline ---
+out=$("$AG" baseline --data "$T/syn") || fail "baseline: $out"
+acc=$(echo "$out" | awk '/^  test:/ { print $5 }')
+awk -v a="$acc" 'BEGIN { exit !(a > 0.9) }' || fail "baseline: test accuracy $acc on overlap data"
+
+# --- train, save, evaluate ---
+out=$("$AG" train --data "$T/syn" --epochs 4 --learning-rate 0.003 --dim 16 --filters 16 \
+    --max-tokens 100 --threads 2 --save "$T/m.safetensors" --heatmaps "$T/hm" 2>&1) ||
+    fail "train: $out"
+echo "$out" | grep -q "^Epoch 4/4" || fail "train: no 4th epoch"
+echo "$out" | grep -q "val_loss: .* - val_accuracy: " || fail "train: no validation metrics"
+test_line=$(echo "$out" | grep "^test: ")
+acc=$(echo "$test_line" | awk '{ print $3 }')
+echo "train: $test_line"
+awk -v a="$acc" 'BEGIN { exit !(a > 0.65) }' || fail "train: test accuracy $acc is not clearly above chance"
+echo "$out" | grep -q "pairs per second" || fail "train: no throughput"
+[ -s "$T/m.safetensors" ] || fail "train: no model written"
+[ "$(ls "$T/hm" | wc -l)" = 4 ] || fail "train: expected 4 heatmaps in $T/hm"
+
+ev=$("$AG" evaluate --model "$T/m.safetensors" --data "$T/syn/test.tsv") || fail "evaluate: $ev"
+want=$(echo "$test_line" | awk '{ print $3, $6, $9 }')
+got=$(echo "$ev" | awk '{ print $6, $9, $12 }')
+[ "$want" = "$got" ] || fail "evaluate after load gives '$got', train gave '$want'"
+
+# --- predict ---
+p=$("$AG" predict --model "$T/m.safetensors" --data "$T/syn/test.tsv") || fail "predict --data"
+[ "$(echo "$p" | wc -l)" = 400 ] || fail "predict --data: expected 400 lines"
+echo "$p" | awk '$1 < 0 || $1 > 1 { bad = 1 } END { exit bad }' || fail "predict: a value outside [0, 1]"
+one=$("$AG" predict --model "$T/m.safetensors" "w1 w2 w3 w4 w5 w6" "w1 w2 w3 w4 w5 w7") ||
+    fail "predict two texts"
+echo "$one" | grep -Eq '^[01]\.[0-9]{6}$' || fail "predict: '$one' is not a probability"
+
+# --- heatmap ---
+"$AG" heatmap --model "$T/m.safetensors" --out "$T/pair.png" "w1 w2 w3, w4!" "w1 w9 w3 zzz" >/dev/null ||
+    fail "heatmap"
+[ "$(head -c 8 "$T/pair.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "heatmap: not a PNG"
+
+# --- errors: exit status and a message naming the problem ---
+printf 'a\tb\t1\nc\td\n' > "$T/bad.tsv"
+msg=$("$AG" evaluate --model "$T/m.safetensors" --data "$T/bad.tsv" 2>&1) && fail "evaluate: bad TSV accepted"
+echo "$msg" | grep -q "bad.tsv:2: expected 3 tab-separated fields, found 2" || fail "evaluate: message '$msg'"
+msg=$("$AG" predict --model "$T/none.safetensors" a b 2>&1) && fail "predict: missing model accepted"
+echo "$msg" | grep -q "none.safetensors" || fail "predict: message '$msg'"
+"$AG" train >/dev/null 2>&1; [ $? = 2 ] || fail "train without --data: exit status is not 2"
+msg=$("$AG" train --data "$T/syn" --attention cosine 2>&1) && fail "train: unknown attention accepted"
+echo "$msg" | grep -q "cosine" || fail "train: message '$msg'"
+msg=$("$AG" train --data "$T/nowhere" 2>&1) && fail "train: missing directory accepted"
+echo "$msg" | grep -q "nowhere/train.tsv" || fail "train: message '$msg'"
+
+if [ $fails -gt 0 ]; then
+    echo "$fails check(s) failed"
+    exit 1
+fi
+echo "all checks passed"

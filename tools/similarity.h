@@ -1,0 +1,67 @@
+/* similarity.h — what `attograd train`, `evaluate`, `predict` and `heatmap`
+ * share: the seeds' CNN+Attention text-similarity network, pair batches as
+ * a batch source, and a saved model with its vocabulary. */
+#ifndef AG_SIMILARITY_H
+#define AG_SIMILARITY_H
+
+#include "attograd.h"
+
+/* The network (the seeds' example, with Keras's defaults):
+ *   a (B,Ta), b (B,Tb) int32 ids, 0 = padding
+ *   Embedding(max_tokens, dim, mask_zero=True), shared       -> (B,T,dim)
+ *   Conv1D(filters, 4, padding="same"), shared               -> q (B,Ta,F), v (B,Tb,F)
+ *   Attention() dot | Attention(score_mode="concat") | AdditiveAttention()
+ *     ([q, v], masks from the embedding)                     -> o (B,Ta,F)
+ *   GlobalAveragePooling1D(q), GlobalAveragePooling1D(o), mask-aware, Concatenate -> (B,2F)
+ *   Dense(64, relu) -> Dense(1, sigmoid)                     -> p (B,1)
+ * The attention layer is named "attention" so that a loaded model's
+ * weights can be found for heatmaps. */
+typedef struct sim_config {
+    const char *attention; /* "dot", "concat" or "additive" */
+    int max_tokens, dim, filters;
+    uint64_t seed;
+} sim_config;
+ag_model *sim_build(const sim_config *c, char *err, size_t errlen);
+
+/* Batches of encoded pairs in the order order[0..n-1] (NULL: file order),
+ * batch_size rows each (the last may be shorter), each batch padded to its
+ * own longest text. When shuffle_seed is not 0 the order is reshuffled at
+ * the start of every pass (each epoch), from ag_rng(shuffle_seed). The
+ * source records when each pass started (pass_start, seconds). */
+typedef struct sim_source {
+    const ag_pair_ids *d;
+    int64_t batch_size, n;
+    int64_t *order;
+    uint64_t shuffle_seed;
+    ag_rng rng;
+    int64_t calls;
+    double pass_start;
+    /* timing another source's passes: each pass of this one starts when a
+     * pass of `timed` has ended; their gaps are summed in timed_total */
+    struct sim_source *timed;
+    double timed_total;
+    ag_tensor a, b, y;
+    ag_batch_source src;
+} sim_source;
+ag_status sim_source_init(sim_source *s, const ag_pair_ids *d, int64_t batch_size,
+                          uint64_t shuffle_seed, ag_error *err);
+void sim_source_release(sim_source *s);
+double sim_now(void); /* seconds, monotonic */
+
+/* A saved model and its vocabulary (the "vocabulary" metadata entry).
+ * Returns 0, or prints why to stderr (prefixed by who) and returns 1. */
+int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v);
+
+/* Encodes one text for the model: ids (1,T) int32 written to t; tokens
+ * (when not NULL) gets a label per id, "[UNK]"-marked for unknown words
+ * (free the array and its strings with sim_free_labels). */
+int sim_encode_one(const ag_vocab *v, const char *text, ag_tensor *t, char ***labels,
+                   int64_t *n_labels, const char *who);
+void sim_free_labels(char **labels, int64_t n);
+
+/* The attention heatmap of one pair, with the pair's probability in the
+ * title. Returns 0, or prints why and returns 1. */
+int sim_heatmap(ag_model *m, const ag_vocab *v, const char *text_a, const char *text_b,
+                const char *png, const char *who, double *prob);
+
+#endif
