@@ -496,12 +496,16 @@ ag_status ag_backward(ag_graph *g, ag_node *out, const ag_tensor *grad_out)
         v->has_grad = 0;
     }
     if (out->mark != 2) return AG_OK; /* nothing to differentiate */
-    if (grad_out) {
-        for (int64_t i = 0; i < out->grad.size; i++)
-            ag_tensor_set(&out->grad, i, ag_tensor_get(grad_out, i));
-    } else {
-        for (int64_t i = 0; i < out->grad.size; i++) ag_tensor_set(&out->grad, i, 1.0);
-    }
+    /* seed the output's gradient: grad_out, or ones */
+    ag_tensor *gz = &out->grad;
+    if (grad_out && grad_out->dtype == gz->dtype)
+        memcpy(gz->data, grad_out->data, (size_t)gz->size * ag_dtype_size(gz->dtype));
+    else if (grad_out)
+        for (int64_t i = 0; i < gz->size; i++) ag_tensor_set(gz, i, ag_tensor_get(grad_out, i));
+    else if (gz->dtype == AG_FLOAT32)
+        for (int64_t i = 0; i < gz->size; i++) AG_F32(gz)[i] = 1.0f;
+    else
+        for (int64_t i = 0; i < gz->size; i++) AG_F64(gz)[i] = 1.0;
     for (int i = top; i >= 0; i--) {
         ag_node *v = g->nodes[i];
         if (v->mark != 2) continue;
