@@ -267,6 +267,66 @@ static void test_additive(void **state)
     ag_graph_free(g);
 }
 
+/* The float32 kernels' own tanh (ops/attention.c, not public): within 1 ulp
+ * of the correctly rounded tanh for floats from 1e-30 to 20, both signs. */
+float ag__attention_tanhf(float x);
+
+static void test_float32_tanh_within_one_ulp(void **state)
+{
+    (void)state;
+    int64_t n = 0;
+    for (uint32_t u = 0x0DA24260u; u < 0x41A00000u; u += 97, n++) { /* 1e-30 .. 20 */
+        float x;
+        memcpy(&x, &u, sizeof x);
+        for (int sign = 0; sign < 2; sign++) {
+            float xs = sign ? -x : x, got = ag__attention_tanhf(xs), want = (float)tanh(xs);
+            int32_t a, b;
+            memcpy(&a, &got, sizeof a);
+            memcpy(&b, &want, sizeof b);
+            if (a - b > 1 || b - a > 1)
+                fail_msg("tanh(%.9g) = %.9g, expected %.9g", (double)xs, (double)got, (double)want);
+        }
+    }
+    assert_true(n > 1000000);
+    AG_ASSERT_NEAR(ag__attention_tanhf(0.0f), 0, 0);
+    AG_ASSERT_NEAR(ag__attention_tanhf(100.0f), 1, 0);
+    AG_ASSERT_NEAR(ag__attention_tanhf(-100.0f), -1, 0);
+}
+
+/* float32 kernels (with their own vectorisable tanh) agree with float64 over
+ * sums q_d + k_d that are tiny, moderate and beyond the tanh clamp (|x| >= 9). */
+static void test_float32_matches_float64(void **state)
+{
+    (void)state;
+    const double qv[8] = {1e-6, -2e-5, 0.3, -0.7, 4.0, -6.5, 10.0, -12.0};
+    const double kv[12] = {-1e-6, 3e-5, 0.25, 1.5, -2.0, 5.5, 1e-3, -0.004, 7.0, -9.0, 0.05, 2.5};
+    for (int mode = 1; mode < 3; mode++) {
+        ag_node *w[2];
+        ag_graph *gs[2];
+        ag_tensor *gq[2];
+        for (int f = 0; f < 2; f++) {
+            ag_graph *g = gs[f] = ag_graph_new();
+            ag_graph_set_float(g, f ? AG_FLOAT64 : AG_FLOAT32);
+            ag_node *q = var(g, "q", 3, (int64_t[]){1, 4, 2}, qv);
+            ag_node *k = var(g, "k", 3, (int64_t[]){1, 6, 2}, kv);
+            ag_node *sc = mode == AG_SCORE_ADDITIVE
+                              ? var(g, "s", 1, (int64_t[]){2}, (double[]){0.9, -1.1})
+                              : var(g, "s", 0, NULL, (double[]){1.3});
+            ag_attention_opts o = {.mode = (ag_score_mode)mode};
+            w[f] = ag_attention_weights(g, q, k, NULL, sc, NULL, &o);
+            run(g, w[f]);
+            AG_ASSERT_OK(g, ag_backward(g, w[f], NULL));
+            gq[f] = ag_grad(q);
+        }
+        for (int64_t i = 0; i < 24; i++)
+            AG_ASSERT_NEAR(ag_tensor_get(ag_value(w[0]), i), AG_F64(ag_value(w[1]))[i], 2e-6);
+        for (int64_t i = 0; i < 8; i++)
+            AG_ASSERT_NEAR(ag_tensor_get(gq[0], i), AG_F64(gq[1])[i], 2e-6);
+        ag_graph_free(gs[0]);
+        ag_graph_free(gs[1]);
+    }
+}
+
 /* Unknown dims at build time resolve at run time. */
 static void test_unknown_dims(void **state)
 {
@@ -648,6 +708,8 @@ int main(void)
         cmocka_unit_test(test_key_absent_is_value),
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_additive),
+        cmocka_unit_test(test_float32_tanh_within_one_ulp),
+        cmocka_unit_test(test_float32_matches_float64),
         cmocka_unit_test(test_unknown_dims),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_gradcheck_every_combination),
