@@ -325,8 +325,11 @@ def main():
     index, distinct = build_vocabulary(splits["train"], args.max_tokens)
     data = {n: encode_rows(rows, index) for n, rows in splits.items()}
     ntrain = len(data["train"][2])
-    print("pairs: train %d, val %d, test %d; vocabulary %d entries (%d distinct training tokens)" % (
-        ntrain, len(data["val"][2]), len(data["test"][2]), len(index), distinct))
+    unknown = {n: 100.0 * sum(s.count(OOV) for side in d[:2] for s in side)
+               / sum(len(s) for side in d[:2] for s in side) for n, d in data.items()}
+    print("pairs: train %d, val %d, test %d; vocabulary %d entries; unknown tokens: "
+          "val %.1f%%, test %.1f%%" % (ntrain, len(data["val"][2]), len(data["test"][2]), len(index),
+                                      unknown["val"], unknown["test"]))
 
     model = SimilarityNet(args.max_tokens, args.dim, args.filters, args.attention)
     nparams = sum(p.numel() for p in model.parameters())
@@ -353,7 +356,8 @@ def main():
     test_loss, test_acc, probs = evaluate(model, data["test"], args.batch_size)
     test_auc = roc_auc(data["test"][2], probs)
     sec_epoch = sum(h["seconds"] for h in history) / len(history)
-    print("best epoch %d (val_loss %.4f)" % (best, history[best - 1]["val_loss"]))
+    print("best epoch %d (val_loss %.4f - val_accuracy %.4f)" % (
+        best, history[best - 1]["val_loss"], history[best - 1]["val_accuracy"]))
     print("test: accuracy %.4f - auc %.4f - loss %.4f" % (test_acc, test_auc, test_loss))
     print("training: %.1f s per epoch, %.0f pairs per second" % (sec_epoch, ntrain / sec_epoch))
 
@@ -364,7 +368,9 @@ def main():
             learning_rate=args.learning_rate, max_tokens=args.max_tokens, dim=args.dim,
             filters=args.filters, seed=args.seed, threads=args.threads, limit=args.limit,
             train_pairs=ntrain, val_pairs=len(data["val"][2]), test_pairs=len(data["test"][2]),
-            vocabulary=len(index), parameters=nparams, history=history, best_epoch=best,
+            vocabulary=len(index), distinct_training_tokens=distinct,
+            unknown_token_percent_val=unknown["val"], unknown_token_percent_test=unknown["test"],
+            parameters=nparams, history=history, best_epoch=best,
             test_accuracy=test_acc, test_auc=test_auc, test_loss=test_loss,
             seconds_per_epoch=sec_epoch, pairs_per_second=ntrain / sec_epoch)
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
