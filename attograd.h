@@ -607,7 +607,9 @@ int ag_padding_from_name(const char *name);
  * out of memory or float_dtype is not a float. */
 ag_model *ag_model_new(ag_dtype float_dtype, uint64_t seed);
 void ag_model_free(ag_model *m);
-/* The first error's message ("" when none), and its status. */
+/* The message of the last failure ("" when none), and its status. A
+ * builder given the NULL of an earlier failure keeps that failure's message;
+ * compile, fit, evaluate, predict and save clear the message when they start. */
 const char *ag_model_error(const ag_model *m);
 ag_status ag_model_status(const ag_model *m);
 void ag_model_clear_error(ag_model *m);
@@ -756,8 +758,9 @@ typedef enum ag_loss_kind {
 const char *ag_loss_name(ag_loss_kind l); /* "binary_crossentropy", ... "mse" */
 int ag_loss_from_name(const char *name);  /* -1 when unknown */
 
-/* Metrics, or-ed: accuracy (binary or categorical, from the loss) and AUC
- * (exact ROC AUC over the epoch, binary outputs). */
+/* Metrics, or-ed: accuracy (binary or categorical, from the loss; binary
+ * outputs count as 1 above 0.5, or above 0 with from_logits) and AUC (exact
+ * ROC AUC over the epoch, binary outputs). */
 enum { AG_METRIC_ACCURACY = 1, AG_METRIC_AUC = 2 };
 #define AG_MAX_METRICS 2
 
@@ -839,8 +842,8 @@ ag_status ag_model_predict(ag_model *m, const ag_tensor *const *x, int64_t batch
                            ag_tensor **out);
 ag_status ag_model_predict_source(ag_model *m, const ag_batch_source *src, ag_tensor **out);
 /* One batch in inference mode, and any extra nodes of the model's graph
- * (an attention layer's scores, say): after it, ag_value of each output
- * and of extra[0..n_extra-1] holds this batch's values. */
+ * (an attention layer's scores, say; at most 64): after it, ag_value of each
+ * output and of extra[0..n_extra-1] holds this batch's values. */
 ag_status ag_model_run(ag_model *m, const ag_tensor *const *x, ag_node *const *extra, int n_extra);
 
 /* ---- save and load ---- */

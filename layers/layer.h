@@ -98,8 +98,9 @@ struct ag_model {
     char **meta_key, **meta_value;
 };
 
-/* Sets the model's error unless one is already set (the first error is the
- * one that explains the rest). Returns code. */
+/* Sets the model's error (on its graph), replacing an earlier one. Returns
+ * code. Builders given the NULL of an earlier failure do not call it, so the
+ * first message survives a chain of NULLs. */
 ag_status ag__model_fail(ag_model *m, ag_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -150,8 +151,6 @@ extern const ag_layer_class ag__input_layer_class, ag__embedding_class, ag__conv
     ag__concatenate_class, ag__layer_norm_class, ag__attention_class, ag__additive_attention_class;
 
 /* Model internals shared by model.c, fit.c and save.c. */
-ag_status ag__model_compile_cfg(ag_model *m, const ag_optimizer_config *opt, ag_loss_kind loss,
-                                int from_logits, unsigned metrics);
 char *ag__model_training_config(const ag_model *m);
 ag_status ag__model_apply_training_config(ag_model *m, const char *json, ag_error *err);
 
