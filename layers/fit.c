@@ -51,11 +51,12 @@ ag_status ag_model_compile(ag_model *m, const ag_optimizer_config *optimizer, ag
                            int from_logits, unsigned metrics)
 {
     if (!m) return AG_ERR_ARG;
+    if (!m->built) /* keep the message of a failed build, if any */
+        return ag_model_status(m) ? ag_model_status(m)
+                                  : ag__model_fail(m, AG_ERR_STATE,
+                                                   "compile: the model has no outputs yet "
+                                                   "(ag_model_build or ag_model_add)");
     ag_model_clear_error(m);
-    if (!m->built)
-        return ag__model_fail(m, AG_ERR_STATE,
-                              "compile: the model has no outputs yet (ag_model_build or "
-                              "ag_model_add)");
     if ((unsigned)loss > AG_LOSS_MEAN_SQUARED_ERROR)
         return ag__model_fail(m, AG_ERR_ARG,
                               "compile: loss must be binary_crossentropy, "
