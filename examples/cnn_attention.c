@@ -163,8 +163,8 @@ static ag_model *build(int additive, int concat, uint64_t seed)
 
 int main(int argc, char **argv)
 {
-    int summary = 0, additive = 0, concat = 0, epochs = 3;
-    int64_t examples = 2000;
+    int summary = 0, additive = 0, concat = 0, epochs = 5;
+    int64_t examples = 10000;
     uint64_t seed = 1;
     const char *save = NULL;
     for (int i = 1; i < argc; i++) {
