@@ -148,21 +148,25 @@ static ag_status matmul_backward(ag_kernel_ctx *k)
         int64_t nb = d.shared ? 1 : d.batch, rb = d.shared ? d.batch : 1;
         ag__gemm gp = {
             .batch = nb, .rbatch = rb, .c = k->gin[1]->data, .c_bs = d.k * d.n, .accumulate = 1};
+        /* x's and gz's batch strides: per output batch, or per reduction step */
+        int64_t xb = d.xbs, zb = zbs;
         if (!p->ty) { /* gy (B,K,N) += op(x)ᵀ (K,M) · gz (M,N) */
             gp.m = d.k, gp.n = d.n, gp.k = d.m, gp.c_rs = d.n;
             gp.a = x, gp.a_rs = d.xk, gp.a_cs = d.xi;
             gp.b = gz, gp.b_rs = d.n, gp.b_cs = 1;
+            if (d.shared)
+                gp.a_rbs = xb, gp.b_rbs = zb;
+            else
+                gp.a_bs = xb, gp.b_bs = zb;
         } else { /* gy (B,N,K) += gzᵀ (N,M) · op(x) (M,K) */
             gp.m = d.n, gp.n = d.k, gp.k = d.m, gp.c_rs = d.k;
             gp.a = gz, gp.a_rs = 1, gp.a_cs = d.n;
             gp.b = x, gp.b_rs = d.xi, gp.b_cs = d.xk;
+            if (d.shared)
+                gp.a_rbs = zb, gp.b_rbs = xb;
+            else
+                gp.a_bs = zb, gp.b_bs = xb;
         }
-        int x_is_a = !p->ty;
-        int64_t *xs =
-            x_is_a ? (d.shared ? &gp.a_rbs : &gp.a_bs) : (d.shared ? &gp.b_rbs : &gp.b_bs);
-        int64_t *zs =
-            x_is_a ? (d.shared ? &gp.b_rbs : &gp.b_bs) : (d.shared ? &gp.a_rbs : &gp.a_bs);
-        *xs = d.xbs, *zs = zbs;
         st = mm_run(k, &gp);
     }
     return st;
