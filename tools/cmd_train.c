@@ -211,8 +211,11 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     double wall = sim_now() - t0, per_epoch = sva.timed_total / h.epochs;
-    printf("best epoch %d (val_loss %.4f - val_accuracy %.4f)\n", h.best_epoch + 1,
-           h.val_loss[h.best_epoch], h.val_metric[0][h.best_epoch]);
+    if (h.best_epoch >= 0)
+        printf("best epoch %d (val_loss %.4f - val_accuracy %.4f)\n", h.best_epoch + 1,
+               h.val_loss[h.best_epoch], h.val_metric[0][h.best_epoch]);
+    else
+        printf("no epoch had a finite val_loss: keeping the last epoch's weights\n");
 
     double loss, metric[AG_MAX_METRICS];
     if (ag_model_evaluate_source(m, &ste.src, &loss, metric)) {
