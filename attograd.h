@@ -684,7 +684,7 @@ ag_layer *ag_layer_dropout(ag_model *m, double rate, uint64_t seed);
 ag_layer *ag_layer_activation(ag_model *m, ag_activation activation);
 /* GlobalAveragePooling1D(): (B,T,C) -> (B,C); with a mask, Σ_t x·m / Σ_t m.
  * GlobalMaxPooling1D(): (B,T,C) -> (B,C); with a mask, masked steps are
- * skipped (a row with no unmasked step gives -1e9). */
+ * skipped (a row with no unmasked step gives 0). */
 ag_layer *ag_layer_global_average_pooling1d(ag_model *m);
 ag_layer *ag_layer_global_max_pooling1d(ag_model *m);
 /* Concatenate(axis=-1): joins its inputs along axis; drops masks. */
