@@ -380,22 +380,52 @@ static ag_node *binary(ag_graph *g, const ag_op *op, binary_kind kind, ag_node *
     return ag_apply(g, op, in, 2, &p, sizeof p);
 }
 
-/* Sample graphs: the same shape, (3,4) with (4,), (2,1,4) with (3,1),
- * () with (3,4), and one node used as both operands. div keeps y in
- * [0.5, 2), away from 0. */
+/* A dim in [lo, hi] from r. */
+static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)ag_rng_below(r, (uint64_t)(hi - lo + 1));
+}
+
+/* Sample graphs, dims drawn from (seed, variant): 0 one shape of rank 1-3
+ * for both; 1 y the trailing 1-2 dims of x (rank 2-3), broadcast over x's
+ * leading dims; 2 size-1 dims broadcasting on both sides, x (A,1,C) or
+ * (1,C) with y (B,1), A, B, C >= 2; 3 a scalar () with a tensor of rank
+ * 1-3, on either side; 4 one node used as both operands. Dims are 1 to 4
+ * unless said. div keeps y in [0.5, 2), away from 0. */
 static ag_node *sample_binary(ag_graph *g, const ag_op *op, binary_kind kind, int variant,
                               uint64_t seed)
 {
-    static const int ranks[4][2] = {{2, 2}, {2, 1}, {3, 2}, {0, 2}};
-    static const int64_t shapes[4][2][3] = {
-        {{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{2, 1, 4}, {3, 1}}, {{0}, {3, 4}}};
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x62696e617279ULL + 16 * (uint64_t)kind + (uint64_t)variant);
+    int xr = 1 + (int)ag_rng_below(&r, 3), yr = xr;
+    int64_t xs[3], ys[3];
+    for (int d = 0; d < xr; d++)
+        xs[d] = ys[d] = sample_dim(&r, 1, 4);
     double ylo = kind == B_DIV ? 0.5 : -2, yhi = 2;
     if (variant == 4) {
-        ag_node *x = ag__sample_var(g, "x", 2, shapes[0][0], ylo, yhi, seed, 1);
+        ag_node *x = ag__sample_var(g, "x", xr, xs, ylo, yhi, seed, 1);
         return binary(g, op, kind, x, x);
     }
-    ag_node *x = ag__sample_var(g, "x", ranks[variant][0], shapes[variant][0], -2, 2, seed, 1);
-    ag_node *y = ag__sample_var(g, "y", ranks[variant][1], shapes[variant][1], ylo, yhi, seed, 2);
+    if (variant == 1) {
+        xr = 2 + (int)ag_rng_below(&r, 2);
+        for (int d = 0; d < xr; d++)
+            xs[d] = sample_dim(&r, 1, 4);
+        yr = 1 + (int)ag_rng_below(&r, (uint64_t)(xr - 1));
+        for (int d = 0; d < yr; d++)
+            ys[d] = xs[xr - yr + d];
+    } else if (variant == 2) {
+        xr = 2 + (int)ag_rng_below(&r, 2), yr = 2;
+        int64_t a = sample_dim(&r, 2, 4), b = sample_dim(&r, 2, 4), c = sample_dim(&r, 2, 4);
+        xs[0] = a, xs[xr - 2] = 1, xs[xr - 1] = c;
+        ys[0] = b, ys[1] = 1;
+    } else if (variant == 3) {
+        if (ag_rng_below(&r, 2))
+            xr = 0;
+        else
+            yr = 0;
+    }
+    ag_node *x = ag__sample_var(g, "x", xr, xs, -2, 2, seed, 1);
+    ag_node *y = ag__sample_var(g, "y", yr, ys, ylo, yhi, seed, 2);
     return binary(g, op, kind, x, y);
 }
 

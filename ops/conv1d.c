@@ -351,23 +351,34 @@ ag_node *ag_conv1d(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_paddin
     return ag_conv1d_strided(g, x, w, bias, padding, 1);
 }
 
+/* A dim in [lo, hi] from r. */
+static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)ag_rng_below(r, (uint64_t)(hi - lo + 1));
+}
+
 /* Samples: each padding with an odd and an even kernel, strides 1 to 3,
- * with and without bias; the last has F=20, several column blocks. */
+ * with and without bias. B 1 to 3, C and F 1 to 4, and T (K to K+5 for
+ * 'valid', 1 to 9 otherwise, so shorter than the kernel too) are drawn from
+ * (seed, variant); the last has F 17 to 24, several column blocks. */
 static ag_node *sample_conv1d(ag_graph *g, int variant, uint64_t seed)
 {
     static const struct {
         ag_padding pad;
-        int k, s, bias, t, f;
+        int k, s, bias;
     } v[11] = {
-        {AG_PAD_VALID, 3, 1, 1, 7, 4},  {AG_PAD_SAME, 3, 1, 1, 7, 4},
-        {AG_PAD_SAME, 4, 1, 1, 6, 3},   {AG_PAD_CAUSAL, 2, 1, 1, 5, 4},
-        {AG_PAD_CAUSAL, 3, 1, 0, 6, 2}, {AG_PAD_VALID, 4, 2, 1, 9, 3},
-        {AG_PAD_SAME, 4, 2, 1, 8, 3},   {AG_PAD_CAUSAL, 3, 3, 1, 8, 2},
-        {AG_PAD_SAME, 5, 2, 0, 7, 3},   {AG_PAD_VALID, 2, 1, 0, 5, 3},
-        {AG_PAD_SAME, 4, 1, 1, 9, 20},
+        {AG_PAD_VALID, 3, 1, 1},  {AG_PAD_SAME, 3, 1, 1},   {AG_PAD_SAME, 4, 1, 1},
+        {AG_PAD_CAUSAL, 2, 1, 1}, {AG_PAD_CAUSAL, 3, 1, 0}, {AG_PAD_VALID, 4, 2, 1},
+        {AG_PAD_SAME, 4, 2, 1},   {AG_PAD_CAUSAL, 3, 3, 1}, {AG_PAD_SAME, 5, 2, 0},
+        {AG_PAD_VALID, 2, 1, 0},  {AG_PAD_SAME, 4, 1, 1},
     };
-    int64_t c = 3, xs[3] = {2, v[variant].t, c}, ws[3] = {v[variant].k, c, v[variant].f};
-    int64_t bs[1] = {v[variant].f};
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x636f6e763164ULL + (uint64_t)variant);
+    int64_t k = v[variant].k;
+    int64_t t = v[variant].pad == AG_PAD_VALID ? sample_dim(&r, k, k + 5) : sample_dim(&r, 1, 9);
+    int64_t c = sample_dim(&r, 1, 4),
+            f = variant == 10 ? sample_dim(&r, 17, 24) : sample_dim(&r, 1, 4);
+    int64_t xs[3] = {sample_dim(&r, 1, 3), t, c}, ws[3] = {k, c, f}, bs[1] = {f};
     ag_node *x = ag__sample_var(g, "x", 3, xs, -1, 1, seed, 1);
     ag_node *w = ag__sample_var(g, "w", 3, ws, -1, 1, seed, 2);
     ag_node *b = v[variant].bias ? ag__sample_var(g, "bias", 1, bs, -1, 1, seed, 3) : NULL;

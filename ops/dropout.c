@@ -164,11 +164,17 @@ ag_node *ag_dropout(ag_graph *g, ag_node *x, double rate, uint64_t seed)
 }
 
 /* Samples, in training mode (the checker holds the step, so the mask is
- * fixed): x (4,5) at rate 0.3, and x (2,3,4) at rate 0.5. */
+ * fixed): x (R,C) at rate 0.3, and x (A,B,C) at rate 0.5, dims 1 to 5 (1 to
+ * 4 at rank 3) drawn from (seed, variant). */
 static ag_node *sample_dropout(ag_graph *g, int variant, uint64_t seed)
 {
-    static const int64_t s0[2] = {4, 5}, s1[3] = {2, 3, 4};
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x64726f706f7574ULL + (uint64_t)variant);
+    int rank = variant ? 3 : 2;
+    int64_t shape[3];
+    for (int d = 0; d < rank; d++)
+        shape[d] = 1 + (int64_t)ag_rng_below(&r, variant ? 4 : 5);
     ag_graph_set_training(g, 1);
-    ag_node *x = ag__sample_var(g, "x", variant ? 3 : 2, variant ? s1 : s0, -2, 2, seed, 1);
+    ag_node *x = ag__sample_var(g, "x", rank, shape, -2, 2, seed, 1);
     return ag_dropout(g, x, variant ? 0.5 : 0.3, seed + 100);
 }

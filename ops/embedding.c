@@ -120,13 +120,30 @@ ag_node *ag_embedding(ag_graph *g, ag_node *ids, ag_node *table)
     return ag_apply(g, &ag_op_embedding, in, 2, NULL, 0);
 }
 
-/* Samples: int32 ids (2,5) into a (7,3) table, and int64 ids (9) into a
- * (4,20) table; both with repeated ids, so the scatter-add sums. */
+/* A dim in [lo, hi] from r. */
+static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)ag_rng_below(r, (uint64_t)(hi - lo + 1));
+}
+
+/* Samples, dims drawn from (seed, variant): int32 ids (A,L), A 1 to 3 and L
+ * 2 to 5, into a (V,D) table, V 2 to 8 and D 1 to 4; int64 ids (L), L 2 to
+ * 10, into a (V,D) table, V 2 to 5 and D 17 to 24. Both with repeated ids,
+ * so the scatter-add sums. */
 static ag_node *sample_embedding(ag_graph *g, int variant, uint64_t seed)
 {
-    int64_t ids_shape[2] = {2, 5}, v = variant ? 4 : 7, tshape[2] = {v, variant ? 20 : 3};
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x656d626564ULL + (uint64_t)variant);
     int rank = variant ? 1 : 2;
-    if (variant) ids_shape[0] = 9;
+    int64_t ids_shape[2], v, tshape[2];
+    if (variant) {
+        ids_shape[0] = sample_dim(&r, 2, 10), v = sample_dim(&r, 2, 5);
+        tshape[1] = sample_dim(&r, 17, 24);
+    } else {
+        ids_shape[0] = sample_dim(&r, 1, 3), ids_shape[1] = sample_dim(&r, 2, 5);
+        v = sample_dim(&r, 2, 8), tshape[1] = sample_dim(&r, 1, 4);
+    }
+    tshape[0] = v;
     ag_tensor *ids = ag_tensor_new(variant ? AG_INT64 : AG_INT32, rank, ids_shape, NULL);
     if (!ids) return NULL;
     for (int64_t i = 0; i < ids->size; i++)

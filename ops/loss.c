@@ -364,53 +364,94 @@ ag_node *ag_mean_squared_error(ag_graph *g, ag_node *pred, ag_node *target)
     return loss(g, &ag_op_mean_squared_error, L_MSE, pred, target, 0);
 }
 
-/* Probabilities in [0.05, 0.95) (away from the clip bounds), soft targets;
- * variant 1 also has values clipped well outside [ε, 1-ε] (zero gradient);
- * variant 2 is from logits. */
+/* A dim in [lo, hi] from r. */
+static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)ag_rng_below(r, (uint64_t)(hi - lo + 1));
+}
+
+/* The samples draw their dims from (seed, a per-op stream + variant). */
+static void sample_rng(ag_rng *r, uint64_t seed, loss_kind kind, int variant)
+{
+    ag_rng_init(r, seed, 0x6c6f7373000000ULL + 16 * (uint64_t)kind + (uint64_t)variant);
+}
+
+/* (R,C), R 1 to 4 and C 2 to 5, and (A,B,C), A and B 1 to 3, C 2 to 4:
+ * C >= 2 classes, so a normalised probability stays inside the clip. */
+static void sample_shape(ag_rng *r, int rank, int64_t *shape)
+{
+    if (rank == 2) {
+        shape[0] = sample_dim(r, 1, 4), shape[1] = sample_dim(r, 2, 5);
+    } else {
+        shape[0] = sample_dim(r, 1, 3), shape[1] = sample_dim(r, 1, 3);
+        shape[2] = sample_dim(r, 2, 4);
+    }
+}
+
+/* pred and target (R,C): probabilities in [0.05, 0.95) (away from the clip
+ * bounds), soft targets; variant 1 also has values clipped well outside
+ * [ε, 1-ε] (zero gradient); variant 2 is from logits. */
 static ag_node *sample_binary_crossentropy(ag_graph *g, int variant, uint64_t seed)
 {
-    int64_t shape[2] = {3, 4};
+    ag_rng r;
+    sample_rng(&r, seed, L_BCE, variant);
+    int64_t shape[2];
+    sample_shape(&r, 2, shape);
     int logits = variant == 2;
     ag_node *x =
         ag__sample_var(g, "pred", 2, shape, logits ? -3 : 0.05, logits ? 3 : 0.95, seed, 1);
-    if (x && variant == 1) AG_F64(ag_value(x))[0] = -0.2, AG_F64(ag_value(x))[5] = 1.3;
+    if (x && variant == 1) {
+        ag_tensor *t = ag_value(x);
+        AG_F64(t)[0] = -0.2, AG_F64(t)[1 + ag_rng_below(&r, (uint64_t)t->size - 1)] = 1.3;
+    }
     return ag_binary_crossentropy(g, x, sample_const(g, 2, shape, 0, 1, seed, 2), logits);
 }
 
-/* Unnormalised probabilities (4,5) with one-hot (0) or soft (1) targets,
- * logits with soft targets (2), probabilities (2,3,4) with soft targets (3). */
+/* Unnormalised probabilities (R,C) with one-hot (0) or soft (1) targets,
+ * logits (R,C) with soft targets (2), probabilities (A,B,C) with soft
+ * targets (3). */
 static ag_node *sample_categorical_crossentropy(ag_graph *g, int variant, uint64_t seed)
 {
-    int64_t s2[2] = {4, 5}, s3[3] = {2, 3, 4};
+    ag_rng r;
+    sample_rng(&r, seed, L_CCE, variant);
     int rank = variant == 3 ? 3 : 2, logits = variant == 2;
-    const int64_t *shape = rank == 3 ? s3 : s2;
+    int64_t shape[3];
+    sample_shape(&r, rank, shape);
     ag_node *x = ag__sample_var(g, "pred", rank, shape, logits ? -2 : 0.1, logits ? 2 : 1, seed, 1);
-    ag_node *y =
-        variant == 0 ? sample_onehot(g, 4, 5, seed) : sample_const(g, rank, shape, 0, 1, seed, 2);
+    ag_node *y = variant == 0 ? sample_onehot(g, shape[0], shape[1], seed)
+                              : sample_const(g, rank, shape, 0, 1, seed, 2);
     return ag_categorical_crossentropy(g, x, y, logits);
 }
 
-/* Probabilities (4,5) with int32 labels (4), logits (4,5) with int64
- * labels, logits (2,3,4) with float labels (2,3,1). */
+/* Probabilities (R,C) with int32 labels (R), logits (R,C) with int64
+ * labels, logits (A,B,C) with float labels (A,B,1); labels in [0, C). */
 static ag_node *sample_sparse_categorical_crossentropy(ag_graph *g, int variant, uint64_t seed)
 {
-    int64_t s2[2] = {4, 5}, s3[3] = {2, 3, 4}, l3[3] = {2, 3, 1};
+    ag_rng r;
+    sample_rng(&r, seed, L_SCCE, variant);
+    int64_t shape[3];
     ag_node *x, *y;
     if (variant < 2) {
-        x = ag__sample_var(g, "pred", 2, s2, variant ? -2 : 0.1, variant ? 2 : 1, seed, 1);
-        y = sample_labels(g, variant ? AG_INT64 : AG_INT32, 1, s2, 5, seed);
+        sample_shape(&r, 2, shape);
+        x = ag__sample_var(g, "pred", 2, shape, variant ? -2 : 0.1, variant ? 2 : 1, seed, 1);
+        y = sample_labels(g, variant ? AG_INT64 : AG_INT32, 1, shape, shape[1], seed);
     } else {
-        x = ag__sample_var(g, "pred", 3, s3, -2, 2, seed, 1);
-        y = sample_labels(g, AG_FLOAT64, 3, l3, 4, seed);
+        sample_shape(&r, 3, shape);
+        int64_t ls[3] = {shape[0], shape[1], 1};
+        x = ag__sample_var(g, "pred", 3, shape, -2, 2, seed, 1);
+        y = sample_labels(g, AG_FLOAT64, 3, ls, shape[2], seed);
     }
     return ag_sparse_categorical_crossentropy(g, x, y, variant != 0);
 }
 
+/* pred and target (R,C) and (A,B,C) */
 static ag_node *sample_mean_squared_error(ag_graph *g, int variant, uint64_t seed)
 {
-    int64_t s2[2] = {3, 4}, s3[3] = {2, 3, 2};
+    ag_rng r;
+    sample_rng(&r, seed, L_MSE, variant);
     int rank = variant ? 3 : 2;
-    const int64_t *shape = variant ? s3 : s2;
+    int64_t shape[3];
+    sample_shape(&r, rank, shape);
     ag_node *x = ag__sample_var(g, "pred", rank, shape, -2, 2, seed, 1);
     return ag_mean_squared_error(g, x, sample_const(g, rank, shape, -2, 2, seed, 2));
 }

@@ -189,17 +189,29 @@ ag_node *ag_matmul(ag_graph *g, ag_node *x, ag_node *y, int transpose_x, int tra
     return ag_apply(g, &ag_op_matmul, in, 2, &p, sizeof p);
 }
 
+/* A dim in [lo, hi] from r. */
+static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)ag_rng_below(r, (uint64_t)(hi - lo + 1));
+}
+
 /* Samples: plain 2-D with each pair of flags (0-3), batched (4-7) and a
- * shared 2-D y (8-11) likewise, and two larger ones (12-13) that cover edge
- * tiles and several column blocks of the kernel. */
+ * shared 2-D y (8-11) likewise, M, K, N 1 to 5 and B 2 to 3; and two larger
+ * ones (12-13: batched, and shared with both flags), M 7 to 13, K 4 to 9, N
+ * 17 to 36, that cover edge tiles and several column blocks of the kernel.
+ * Dims are drawn from (seed, variant). */
 static ag_node *sample_matmul(ag_graph *g, int variant, uint64_t seed)
 {
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x6d61746d756cULL + (uint64_t)variant);
     int tx = variant & 1, ty = (variant >> 1) & 1;
-    int64_t b = 2, m = 3, kk = 4, n = 5;
+    int64_t b = sample_dim(&r, 2, 3), m = sample_dim(&r, 1, 5), kk = sample_dim(&r, 1, 5),
+            n = sample_dim(&r, 1, 5);
     int xr = variant < 4 ? 2 : 3, yr = variant >= 4 && variant < 8 ? 3 : 2;
     if (variant >= 12) {
         tx = variant == 13, ty = variant == 13;
-        b = 3, m = 13, kk = 9, n = 35, xr = 3, yr = variant == 12 ? 3 : 2;
+        m = sample_dim(&r, 7, 13), kk = sample_dim(&r, 4, 9), n = sample_dim(&r, 17, 36);
+        xr = 3, yr = variant == 12 ? 3 : 2;
     }
     int64_t xs[3] = {b, tx ? kk : m, tx ? m : kk}, ys[3] = {b, ty ? n : kk, ty ? kk : n};
     ag_node *x = ag__sample_var(g, "x", xr, xr == 3 ? xs : xs + 1, -1, 1, seed, 1);

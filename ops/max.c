@@ -152,29 +152,42 @@ ag_node *ag_max(ag_graph *g, ag_node *x, int axis, int keepdims, ag_node *mask)
     return ag_apply(g, &ag_op_max, in, mask ? 2 : 1, &p, sizeof p);
 }
 
-/* Samples: x (2,5,3) over axis 1; the same with a mask (row 1 keeps only
- * steps 1 and 3); x (3,4) over axis -1 with keepdims. Values are spread
- * 0.5 apart plus noise in [0, 0.2), so the maximum never ties. */
+/* A dim in [lo, hi] from r. */
+static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)ag_rng_below(r, (uint64_t)(hi - lo + 1));
+}
+
+/* Samples, dims drawn from (seed, variant): x (A,N,C) over axis 1; the same
+ * with a random mask (A,N) that keeps at least one step of each row; x
+ * (R,N) over axis -1 with keepdims. A, R 1 to 3, N 2 to 5, C 1 to 4. Along
+ * the axis the values are a permutation of 0, 0.5, ... plus noise in
+ * [0, 0.2), so the maximum never ties and stays 0.3 from a kink. */
 static ag_node *sample_max(ag_graph *g, int variant, uint64_t seed)
 {
-    static const int64_t s3[3] = {2, 5, 3}, s2[2] = {3, 4};
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x6d6178ULL + (uint64_t)variant);
+    int64_t A = sample_dim(&r, 1, 3), N = sample_dim(&r, 2, 5), C = sample_dim(&r, 1, 4);
+    if (variant == 2) C = 1;
+    const int64_t s3[3] = {A, N, C}, s2[2] = {A, N};
     ag_node *x =
         ag__sample_var(g, "x", variant == 2 ? 2 : 3, variant == 2 ? s2 : s3, 0, 0.2, seed, 1);
     if (!x) return NULL;
     ag_tensor *v = ag_value(x);
-    int64_t N = v->shape[v->rank - (variant == 2 ? 1 : 2)], C = variant == 2 ? 1 : 3;
     for (int64_t i = 0; i < v->size; i++) {
         int64_t n = (i / C) % N, c = i % C, a = i / (N * C);
-        AG_F64(v)[i] += 0.5 * (double)((n * 7 + c * 3 + a) % N);
+        AG_F64(v)[i] += 0.5 * (double)((n + a + 2 * c) % N);
     }
     if (variant == 2) return ag_max(g, x, -1, 1, NULL);
     ag_node *mask = NULL;
     if (variant == 1) {
-        const int64_t ms[2] = {2, 5};
-        ag_tensor *m = ag_tensor_new(AG_BOOL, 2, ms, NULL);
+        ag_tensor *m = ag_tensor_new(AG_BOOL, 2, s2, NULL);
         if (!m) return NULL;
-        static const uint8_t on[10] = {1, 1, 0, 1, 1, 0, 1, 0, 1, 0};
-        memcpy(m->data, on, sizeof on);
+        for (int64_t a = 0; a < A; a++) {
+            int64_t keep = (int64_t)ag_rng_below(&r, (uint64_t)N);
+            for (int64_t n = 0; n < N; n++)
+                AG_U8(m)[a * N + n] = n == keep || ag_rng_below(&r, 2);
+        }
         mask = ag_constant(g, m);
         ag_tensor_free(m);
     }

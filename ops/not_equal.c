@@ -81,21 +81,39 @@ ag_node *ag_not_equal(ag_graph *g, ag_node *x, double c)
     return ag_apply(g, &ag_op_not_equal, &x, 1, &p, sizeof p);
 }
 
-/* Sample: ids (2,4) int32 with zeros (padding) masks a max over x (2,4,3):
- * the gradient reaches x only through unmasked steps. */
+/* Sample: ids (A,T) int32 with at least one zero (padding) and at least
+ * one non-zero per row masks a max over x (A,T,C): the gradient reaches x
+ * only through unmasked steps. A 1 to 3, T 2 to 5, C 1 to 4, drawn from
+ * seed. Along T the values are a permutation of 0, 0.5, ... plus noise in
+ * [0, 0.2), so the maximum never ties. */
 static ag_node *sample_not_equal(ag_graph *g, int variant, uint64_t seed)
 {
-    (void)variant;
-    const int64_t is[2] = {2, 4}, xs[3] = {2, 4, 3};
-    static const int32_t ids[8] = {5, 2, 0, 0, 7, 1, 3, 0};
-    ag_tensor *t = ag_tensor_from(AG_INT32, 2, is, ids, NULL);
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x6e6f74657175616cULL + (uint64_t)variant);
+    int64_t A = 1 + (int64_t)ag_rng_below(&r, 3), T = 2 + (int64_t)ag_rng_below(&r, 4),
+            C = 1 + (int64_t)ag_rng_below(&r, 4);
+    const int64_t is[2] = {A, T}, xs[3] = {A, T, C};
+    ag_tensor *t = ag_tensor_new(AG_INT32, 2, is, NULL);
     if (!t) return NULL;
+    for (int64_t i = 0; i < A * T; i++)
+        AG_I32(t)[i] = ag_rng_below(&r, 2) ? 1 + (int32_t)ag_rng_below(&r, 7) : 0;
+    int64_t keep[3];
+    for (int64_t a = 0; a < A; a++) {
+        keep[a] = (int64_t)ag_rng_below(&r, (uint64_t)T);
+        AG_I32(t)[a * T + keep[a]] = 5;
+    }
+    /* one zero at a step other than its row's kept one */
+    int64_t za = (int64_t)ag_rng_below(&r, (uint64_t)A),
+            zt = (int64_t)ag_rng_below(&r, (uint64_t)T - 1);
+    AG_I32(t)[za * T + zt + (zt >= keep[za])] = 0;
     ag_node *idn = ag_constant(g, t);
     ag_tensor_free(t);
     ag_node *x = ag__sample_var(g, "x", 3, xs, 0, 0.2, seed, 1);
     if (!x) return NULL;
     ag_tensor *v = ag_value(x);
-    for (int64_t i = 0; i < v->size; i++)
-        AG_F64(v)[i] += 0.5 * (double)((i / 3 * 3 + i % 3) % 4);
+    for (int64_t i = 0; i < v->size; i++) {
+        int64_t n = (i / C) % T, c = i % C, a = i / (T * C);
+        AG_F64(v)[i] += 0.5 * (double)((n + a + 2 * c) % T);
+    }
     return ag_max(g, x, 1, 0, ag_not_equal(g, idn, 0));
 }

@@ -145,17 +145,28 @@ static ag_node *reduce(ag_graph *g, const ag_op *op, int mean, ag_node *x, const
     return ag_apply(g, op, &x, 1, &p, sizeof p);
 }
 
-/* Sample graphs on x (2,3,4): every axis; axis 1 with keepdims; axes
- * (0, -1). */
+/* Sample graphs, dims 1 to 4 (1 to 3 at rank 4) drawn from (seed, variant):
+ * x of rank 1-3 over every axis; x of rank 1-3 over one random axis with
+ * keepdims; x of rank 2-4 over two random distinct axes, each written as a
+ * non-negative or a negative axis, in either order. */
 static ag_node *sample_reduce(ag_graph *g, const ag_op *op, int mean, int variant, uint64_t seed)
 {
-    int64_t shape[3] = {2, 3, 4};
-    ag_node *x = ag__sample_var(g, "x", 3, shape, -2, 2, seed, 1);
-    static const int one[1] = {1}, two[2] = {0, -1};
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x726564756365ULL + 16 * (uint64_t)mean + (uint64_t)variant);
+    int rank = variant == 2 ? 2 + (int)ag_rng_below(&r, 3) : 1 + (int)ag_rng_below(&r, 3);
+    int64_t shape[4];
+    for (int d = 0; d < rank; d++)
+        shape[d] = 1 + (int64_t)ag_rng_below(&r, rank == 4 ? 3 : 4);
+    int axes[2];
+    axes[0] = (int)ag_rng_below(&r, (uint64_t)rank);
+    axes[1] = rank > 1 ? (axes[0] + 1 + (int)ag_rng_below(&r, (uint64_t)rank - 1)) % rank : 0;
+    for (int i = 0; i < 2; i++)
+        if (ag_rng_below(&r, 2)) axes[i] -= rank;
+    ag_node *x = ag__sample_var(g, "x", rank, shape, -2, 2, seed, 1);
     switch (variant) {
     case 0: return reduce(g, op, mean, x, NULL, 0, 0);
-    case 1: return reduce(g, op, mean, x, one, 1, 1);
-    default: return reduce(g, op, mean, x, two, 2, 0);
+    case 1: return reduce(g, op, mean, x, axes, 1, 1);
+    default: return reduce(g, op, mean, x, axes, 2, 0);
     }
 }
 

@@ -118,16 +118,22 @@ static ag_node *scalar(ag_graph *g, const ag_op *op, scalar_kind kind, ag_node *
     return ag_apply(g, op, &x, 1, &p, sizeof p);
 }
 
-/* Sample graphs: x (3,4). pow_scalar tries p = 2 on signed x, and p = 3.5
- * and p = -1.5 on x in [0.5, 2). */
+/* Sample graphs: x of rank 1-3, dims 1 to 4 drawn from (seed, variant).
+ * pow_scalar tries p = 2 on signed x, and p = 3.5 and p = -1.5 on x in
+ * [0.5, 2). */
 static ag_node *sample_scalar(ag_graph *g, const ag_op *op, scalar_kind kind, int variant,
                               uint64_t seed)
 {
     static const double pows[3] = {2, 3.5, -1.5};
-    int64_t shape[2] = {3, 4};
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x7363616c6172ULL + 16 * (uint64_t)kind + (uint64_t)variant);
+    int rank = 1 + (int)ag_rng_below(&r, 3);
+    int64_t shape[3];
+    for (int d = 0; d < rank; d++)
+        shape[d] = 1 + (int64_t)ag_rng_below(&r, 4);
     double c = kind == S_ADD ? 1.5 : kind == S_MUL ? -2.5 : pows[variant];
     double lo = kind == S_POW && variant > 0 ? 0.5 : -2;
-    ag_node *x = ag__sample_var(g, "x", 2, shape, lo, 2, seed, 1);
+    ag_node *x = ag__sample_var(g, "x", rank, shape, lo, 2, seed, 1);
     return scalar(g, op, kind, x, c);
 }
 

@@ -558,62 +558,96 @@ ag_node *ag_slice(ag_graph *g, ag_node *x, int axis, int64_t start, int64_t len)
     return ag_apply(g, &ag_op_slice, &x, 1, &p, sizeof p);
 }
 
-/* reshape (2,3,4) to (0,-1), and (6,4) to (2,-1,2,2) */
+/* Sample dims: rank dims in [lo, hi] from r. */
+static void sample_dims(ag_rng *r, int rank, int64_t lo, int64_t hi, int64_t *dims)
+{
+    for (int d = 0; d < rank; d++)
+        dims[d] = lo + (int64_t)ag_rng_below(r, (uint64_t)(hi - lo + 1));
+}
+
+/* The samples draw their dims from (seed, a per-op stream + variant). */
+static void sample_rng(ag_rng *r, uint64_t seed, uint64_t op, int variant)
+{
+    ag_rng_init(r, seed, 0x7368617065000000ULL + 16 * op + (uint64_t)variant);
+}
+
+/* reshape (A,B,C) to (0,-1); (a·b, c·d) to (a,-1,c,d) */
 static ag_node *sample_reshape(ag_graph *g, int variant, uint64_t seed)
 {
+    ag_rng r;
+    sample_rng(&r, seed, 0, variant);
     if (variant == 0) {
-        int64_t xs[3] = {2, 3, 4}, zs[2] = {0, -1};
+        int64_t xs[3], zs[2] = {0, -1};
+        sample_dims(&r, 3, 1, 4, xs);
         return ag_reshape(g, ag__sample_var(g, "x", 3, xs, -2, 2, seed, 1), 2, zs);
     }
-    int64_t xs[2] = {6, 4}, zs[4] = {2, -1, 2, 2};
+    int64_t zs[4];
+    sample_dims(&r, 4, 1, 3, zs);
+    int64_t xs[2] = {zs[0] * zs[1], zs[2] * zs[3]};
+    zs[1] = -1;
     return ag_reshape(g, ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1), 4, zs);
 }
 
-/* transpose (2,3,4) by (2,0,1), and (2,3,4,5) by (0,2,1,3) */
+/* transpose x of rank 3 (dims 1 to 4) and of rank 4 (dims 1 to 3), each by
+ * a random permutation other than the identity */
 static ag_node *sample_transpose(ag_graph *g, int variant, uint64_t seed)
 {
-    if (variant == 0) {
-        int64_t xs[3] = {2, 3, 4};
-        const int perm[3] = {2, 0, 1};
-        return ag_transpose(g, ag__sample_var(g, "x", 3, xs, -2, 2, seed, 1), perm);
-    }
-    int64_t xs[4] = {2, 3, 4, 5};
-    const int perm[4] = {0, 2, 1, 3};
-    return ag_transpose(g, ag__sample_var(g, "x", 4, xs, -2, 2, seed, 1), perm);
+    ag_rng r;
+    sample_rng(&r, seed, 1, variant);
+    int rank = variant == 0 ? 3 : 4;
+    int64_t xs[4], p[4] = {0, 1, 2, 3};
+    sample_dims(&r, rank, 1, variant == 0 ? 4 : 3, xs);
+    ag_rng_shuffle(&r, p, rank);
+    int identity = 1, perm[4];
+    for (int i = 0; i < rank; i++)
+        identity &= p[i] == i;
+    for (int i = 0; i < rank; i++)
+        perm[i] = (int)(identity ? p[(i + 1) % rank] : p[i]);
+    return ag_transpose(g, ag__sample_var(g, "x", rank, xs, -2, 2, seed, 1), perm);
 }
 
-/* expand_dims (3,4) at axis -1 and at axis 1 */
+/* expand_dims x of rank 1-3 (dims 1 to 4) at axis -1, and at a random axis
+ * 0..rank */
 static ag_node *sample_expand_dims(ag_graph *g, int variant, uint64_t seed)
 {
-    int64_t xs[2] = {3, 4};
-    return ag_expand_dims(g, ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1), variant ? 1 : -1);
+    ag_rng r;
+    sample_rng(&r, seed, 2, variant);
+    int rank = 1 + (int)ag_rng_below(&r, 3);
+    int64_t xs[3];
+    sample_dims(&r, rank, 1, 4, xs);
+    int axis = variant ? (int)ag_rng_below(&r, (uint64_t)rank + 1) : -1;
+    return ag_expand_dims(g, ag__sample_var(g, "x", rank, xs, -2, 2, seed, 1), axis);
 }
 
-/* concat (2,1,3), (2,2,3), (2,3,3) along axis 1; (3,2) and (3,4) along -1 */
+/* concat (A,n_i,C) for i < 3 along axis 1; (R,n_0) and (R,n_1) along -1;
+ * n_i 1 to 3, other dims 1 to 4 */
 static ag_node *sample_concat(ag_graph *g, int variant, uint64_t seed)
 {
+    ag_rng r;
+    sample_rng(&r, seed, 3, variant);
     ag_node *xs[3];
-    if (variant == 0) {
-        for (int i = 0; i < 3; i++) {
-            int64_t s[3] = {2, i + 1, 3};
-            char name[8] = {'x', (char)('0' + i), 0};
-            xs[i] = ag__sample_var(g, name, 3, s, -2, 2, seed, (uint64_t)i + 1);
-        }
-        return ag_concat(g, xs, 3, 1);
+    int64_t s[3];
+    sample_dims(&r, 3, 1, 4, s);
+    int n = variant == 0 ? 3 : 2, rank = variant == 0 ? 3 : 2;
+    for (int i = 0; i < n; i++) {
+        sample_dims(&r, 1, 1, 3, &s[1]);
+        char name[8] = {'x', (char)('0' + i), 0};
+        xs[i] = ag__sample_var(g, name, rank, s, -2, 2, seed, (uint64_t)i + 1);
     }
-    int64_t s0[2] = {3, 2}, s1[2] = {3, 4};
-    xs[0] = ag__sample_var(g, "x0", 2, s0, -2, 2, seed, 1);
-    xs[1] = ag__sample_var(g, "x1", 2, s1, -2, 2, seed, 2);
-    return ag_concat(g, xs, 2, -1);
+    return ag_concat(g, xs, n, variant == 0 ? 1 : -1);
 }
 
-/* slice (3,5) columns 1..3; (4,3,2) rows 2..3 of axis 0 */
+/* slice x (R,W) along axis 1, and x (N,B,C) along axis 0, each from a
+ * random start for a random length >= 1 (W, N 2 to 5, other dims 1 to 4) */
 static ag_node *sample_slice(ag_graph *g, int variant, uint64_t seed)
 {
-    if (variant == 0) {
-        int64_t xs[2] = {3, 5};
-        return ag_slice(g, ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1), 1, 1, 3);
-    }
-    int64_t xs[3] = {4, 3, 2};
-    return ag_slice(g, ag__sample_var(g, "x", 3, xs, -2, 2, seed, 1), 0, 2, 2);
+    ag_rng r;
+    sample_rng(&r, seed, 4, variant);
+    int rank = variant == 0 ? 2 : 3, axis = variant == 0 ? 1 : 0;
+    int64_t xs[3];
+    sample_dims(&r, rank, 1, 4, xs);
+    sample_dims(&r, 1, 2, 5, &xs[axis]);
+    int64_t start = (int64_t)ag_rng_below(&r, (uint64_t)xs[axis]);
+    int64_t len = 1 + (int64_t)ag_rng_below(&r, (uint64_t)(xs[axis] - start));
+    return ag_slice(g, ag__sample_var(g, "x", rank, xs, -2, 2, seed, 1), axis, start, len);
 }

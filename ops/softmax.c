@@ -91,9 +91,15 @@ const ag_op ag_op_softmax = {.name = "softmax",
 
 ag_node *ag_softmax(ag_graph *g, ag_node *x) { return ag_apply(g, &ag_op_softmax, &x, 1, NULL, 0); }
 
-/* Samples: x (5), (3,4) and (2,3,6), values in [-3, 3). */
+/* Samples: x of rank 1, 2 and 3, dims 1 to 5 (1 to 4 at rank 3) drawn
+ * from (seed, variant), values in [-3, 3). */
 static ag_node *sample_softmax(ag_graph *g, int variant, uint64_t seed)
 {
-    static const int64_t shapes[3][3] = {{5}, {3, 4}, {2, 3, 6}};
-    return ag_softmax(g, ag__sample_var(g, "x", variant + 1, shapes[variant], -3, 3, seed, 1));
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x736f66746d6178ULL + (uint64_t)variant);
+    int rank = variant + 1;
+    int64_t shape[3];
+    for (int d = 0; d < rank; d++)
+        shape[d] = 1 + (int64_t)ag_rng_below(&r, rank == 3 ? 4 : 5);
+    return ag_softmax(g, ag__sample_var(g, "x", rank, shape, -3, 3, seed, 1));
 }

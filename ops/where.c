@@ -307,40 +307,59 @@ static ag_node *sample_mask(ag_graph *g, ag_dtype dt, int rank, const int64_t *s
     return m;
 }
 
-/* cond (3,4) bool with x (3,4) and y (4,); cond (3,1) int32 with x (1,4)
- * and y () */
+/* A dim in [lo, hi] from r. */
+static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)ag_rng_below(r, (uint64_t)(hi - lo + 1));
+}
+
+/* Dims drawn from (seed, variant), 1 to 4 unless said: cond (R,C) bool
+ * with x (R,C) and y (C,); cond (R,1) int32 with x (1,C) and y (), R and C
+ * 2 to 4 */
 static ag_node *sample_where(ag_graph *g, int variant, uint64_t seed)
 {
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x7768657265ULL + (uint64_t)variant);
+    int64_t lo = variant ? 2 : 1, rows = sample_dim(&r, lo, 4), cols = sample_dim(&r, lo, 4);
     if (variant == 0) {
-        int64_t s[2] = {3, 4}, ys[1] = {4};
+        int64_t s[2] = {rows, cols}, ys[1] = {cols};
         return ag_where(g, sample_mask(g, AG_BOOL, 2, s, seed),
                         ag__sample_var(g, "x", 2, s, -2, 2, seed, 1),
                         ag__sample_var(g, "y", 1, ys, -2, 2, seed, 2));
     }
-    int64_t cs[2] = {3, 1}, xs[2] = {1, 4};
+    int64_t cs[2] = {rows, 1}, xs[2] = {1, cols};
     return ag_where(g, sample_mask(g, AG_INT32, 2, cs, seed),
                     ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1),
                     ag__sample_var(g, "y", 0, NULL, -2, 2, seed, 2));
 }
 
-/* x (3,4) with a bool mask (4,); x (2,3,4) with a 0/1 float mask (3,1) */
+/* Dims drawn from (seed, variant), 1 to 4: x (R,C) with a bool mask (C,);
+ * x (A,B,C) with a 0/1 float mask (B,1) */
 static ag_node *sample_masked_fill(ag_graph *g, int variant, uint64_t seed)
 {
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x6d61736b6564ULL + (uint64_t)variant);
+    int64_t s[3] = {sample_dim(&r, 1, 4), sample_dim(&r, 1, 4), sample_dim(&r, 1, 4)};
     if (variant == 0) {
-        int64_t s[2] = {3, 4}, ms[1] = {4};
+        int64_t ms[1] = {s[1]};
         return ag_masked_fill(g, ag__sample_var(g, "x", 2, s, -2, 2, seed, 1),
                               sample_mask(g, AG_BOOL, 1, ms, seed), -3);
     }
-    int64_t s[3] = {2, 3, 4}, ms[2] = {3, 1};
+    int64_t ms[2] = {s[1], 1};
     return ag_masked_fill(g, ag__sample_var(g, "x", 3, s, -2, 2, seed, 1),
                           sample_mask(g, AG_FLOAT64, 2, ms, seed), 0.5);
 }
 
-/* x (3,4) · cast_float(bool mask (3,4)): the gradient reaches x only */
+/* x · cast_float(bool mask), both of one shape of rank 1-3 (dims 1 to 4
+ * drawn from seed): the gradient reaches x only */
 static ag_node *sample_cast_float(ag_graph *g, int variant, uint64_t seed)
 {
-    (void)variant;
-    int64_t s[2] = {3, 4};
-    return ag_mul(g, ag__sample_var(g, "x", 2, s, -2, 2, seed, 1),
-                  ag_cast_float(g, sample_mask(g, AG_BOOL, 2, s, seed)));
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x63617374ULL + (uint64_t)variant);
+    int rank = 1 + (int)ag_rng_below(&r, 3);
+    int64_t s[3];
+    for (int d = 0; d < rank; d++)
+        s[d] = sample_dim(&r, 1, 4);
+    return ag_mul(g, ag__sample_var(g, "x", rank, s, -2, 2, seed, 1),
+                  ag_cast_float(g, sample_mask(g, AG_BOOL, rank, s, seed)));
 }
