@@ -35,8 +35,8 @@ extern "C" {
 /* Status codes and errors                                                   */
 /* ------------------------------------------------------------------------ */
 
-#define AG_MAX_RANK 6
-#define AG_MAX_INPUTS 8
+#define AG_MAX_RANK    6
+#define AG_MAX_INPUTS  8
 #define AG_ERRMSG_SIZE 512
 
 typedef enum ag_status {
@@ -121,7 +121,7 @@ void ag_tensor_print(FILE *f, const ag_tensor *t, const char *label);
 #define AG_F64(t) ((double *)(t)->data)
 #define AG_I32(t) ((int32_t *)(t)->data)
 #define AG_I64(t) ((int64_t *)(t)->data)
-#define AG_U8(t) ((uint8_t *)(t)->data)
+#define AG_U8(t)  ((uint8_t *)(t)->data)
 
 /* NumPy .npy files (format 1.0-3.0): float32, float64, int32, int64 and bool,
  * little-endian, C order. Anything else (Fortran order, big-endian, other
@@ -151,8 +151,8 @@ typedef struct ag_rng {
 } ag_rng;
 void ag_rng_init(ag_rng *r, uint64_t seed, uint64_t stream);
 uint32_t ag_rng_u32(ag_rng *r);
-double ag_rng_uniform(ag_rng *r);              /* [0, 1) */
-uint64_t ag_rng_below(ag_rng *r, uint64_t n);  /* uniform in [0, n), unbiased */
+double ag_rng_uniform(ag_rng *r);                        /* [0, 1) */
+uint64_t ag_rng_below(ag_rng *r, uint64_t n);            /* uniform in [0, n), unbiased */
 void ag_rng_shuffle(ag_rng *r, int64_t *idx, int64_t n); /* Fisher-Yates */
 
 /* ------------------------------------------------------------------------ */
@@ -410,7 +410,7 @@ typedef struct ag_gradcheck_entry {
     double max_rel; /* max |a - n| / max(|a|, |n|, AG_GRADCHECK_FLOOR)   */
 } ag_gradcheck_entry;
 
-#define AG_GRADCHECK_MAX 32
+#define AG_GRADCHECK_MAX   32
 #define AG_GRADCHECK_FLOOR 1e-3
 typedef struct ag_gradcheck_report {
     int n;
@@ -462,8 +462,7 @@ ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, ag_node
  * not NULL it receives the weights node (return_attention_scores). */
 ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
                       ag_node *query_mask, ag_node *value_mask, ag_node *scale,
-                      ag_node *concat_weight, const ag_attention_opts *opts,
-                      ag_node **weights_out);
+                      ag_node *concat_weight, const ag_attention_opts *opts, ag_node **weights_out);
 
 /* ------------------------------------------------------------------------ */
 /* Optimizers (optim/)                                                       */
@@ -783,22 +782,22 @@ typedef struct ag_batch_source {
 } ag_batch_source;
 
 typedef struct ag_fit_options {
-    int64_t batch_size;        /* 32 (tensor form only)                           */
-    int epochs;                /* 1                                               */
-    int shuffle;               /* 1: examples (or batches, for a source) reshuffled each epoch */
-    uint64_t seed;             /* the shuffle's seed: 0                           */
-    int verbose;               /* 0 silent, 1 progress bar (default), 2 a line per epoch */
-    int64_t progress_every;    /* not a TTY: a progress line every N batches; 0: about 20 per epoch */
-    FILE *out;                 /* progress output: NULL is stdout                 */
+    int64_t batch_size;     /* 32 (tensor form only)                           */
+    int epochs;             /* 1                                               */
+    int shuffle;            /* 1: examples (or batches, for a source) reshuffled each epoch */
+    uint64_t seed;          /* the shuffle's seed: 0                           */
+    int verbose;            /* 0 silent, 1 progress bar (default), 2 a line per epoch */
+    int64_t progress_every; /* not a TTY: a progress line every N batches; 0: about 20 per epoch */
+    FILE *out;              /* progress output: NULL is stdout                 */
     /* validation data: tensors (val_x, one per input, and val_y) or a source */
     const ag_tensor *const *val_x;
     const ag_tensor *val_y;
     const ag_batch_source *val_source;
     /* early stopping on val_loss (needs validation data) */
     int early_stopping;
-    int patience;              /* epochs without improvement before stopping: 0   */
-    double min_delta;          /* an improvement is a decrease by more than this: 0 */
-    int restore_best_weights;  /* 0                                               */
+    int patience;             /* epochs without improvement before stopping: 0   */
+    double min_delta;         /* an improvement is a decrease by more than this: 0 */
+    int restore_best_weights; /* 0                                               */
 } ag_fit_options;
 ag_fit_options ag_fit_defaults(void);
 
@@ -813,8 +812,8 @@ typedef struct ag_history {
     int has_validation;
     double *val_loss;
     double *val_metric[AG_MAX_METRICS];
-    int best_epoch;     /* early stopping: epoch (0-based) with the lowest val_loss, else -1 */
-    int stopped_epoch;  /* early stopping: epoch after which it stopped, else -1 */
+    int best_epoch;    /* early stopping: epoch (0-based) with the lowest val_loss, else -1 */
+    int stopped_epoch; /* early stopping: epoch after which it stopped, else -1 */
 } ag_history;
 void ag_history_release(ag_history *h); /* frees the arrays */
 
@@ -828,8 +827,8 @@ void ag_history_release(ag_history *h); /* frees the arrays */
  * per epoch. history (may be NULL) receives the history; release it. */
 ag_status ag_model_fit(ag_model *m, const ag_tensor *const *x, const ag_tensor *y,
                        const ag_fit_options *opts, ag_history *history);
-ag_status ag_model_fit_source(ag_model *m, const ag_batch_source *train,
-                              const ag_fit_options *opts, ag_history *history);
+ag_status ag_model_fit_source(ag_model *m, const ag_batch_source *train, const ag_fit_options *opts,
+                              ag_history *history);
 /* Keras's evaluate in inference mode: *loss and metrics[k] (the compiled
  * metrics in the order accuracy, auc; metrics may be NULL). */
 ag_status ag_model_evaluate(ag_model *m, const ag_tensor *const *x, const ag_tensor *y,
@@ -907,8 +906,8 @@ char **ag_tokenize(const char *text, int64_t *n_tokens, ag_error *err);
  * (max_tokens counts the two reserved ids, as in Keras). Equal counts are
  * ordered by first occurrence in the texts as given; for pairs that is
  * text_a then text_b, row by row. */
-#define AG_VOCAB_PAD 0
-#define AG_VOCAB_OOV 1
+#define AG_VOCAB_PAD                0
+#define AG_VOCAB_OOV                1
 #define AG_VOCAB_DEFAULT_MAX_TOKENS 10000
 typedef struct ag_vocab ag_vocab;
 ag_vocab *ag_vocab_build(const char *const *texts, int64_t n_texts, int max_tokens, ag_error *err);
@@ -916,7 +915,7 @@ ag_vocab *ag_vocab_build(const char *const *texts, int64_t n_texts, int max_toke
 ag_vocab *ag_vocab_from_tokens(const char *const *tokens, int64_t n, ag_error *err);
 void ag_vocab_free(ag_vocab *v);
 int32_t ag_vocab_size(const ag_vocab *v); /* ids 0 .. size-1, reserved ones included */
-const char *ag_vocab_token(const ag_vocab *v, int32_t id); /* NULL when out of range */
+const char *ag_vocab_token(const ag_vocab *v, int32_t id);     /* NULL when out of range */
 int32_t ag_vocab_lookup(const ag_vocab *v, const char *token); /* AG_VOCAB_OOV when absent */
 /* Text form (stored in a model's metadata): the tokens of ids 2, 3, ... one
  * per line, each followed by '\n'. The string is malloc'd: free() it. A file
@@ -959,8 +958,8 @@ typedef struct ag_pair_ids {
     int64_t n;
     int64_t *a_off, *b_off; /* (n+1) */
     int32_t *a_ids, *b_ids;
-    float *label;             /* (n) */
-    int64_t n_tokens, n_oov;  /* ids stored, and how many of them are [UNK] */
+    float *label;            /* (n) */
+    int64_t n_tokens, n_oov; /* ids stored, and how many of them are [UNK] */
 } ag_pair_ids;
 ag_pair_ids *ag_pair_ids_encode(const ag_pairs *p, const ag_vocab *v, int64_t max_len,
                                 ag_error *err);

@@ -12,7 +12,8 @@ static ag_status eval(ag_graph *g, ag_node *out, const double *r, uint64_t step,
     if (st) return st;
     const double *o = AG_F64(&out->val);
     double s = 0;
-    for (int64_t i = 0; i < out->val.size; i++) s += o[i] * r[i];
+    for (int64_t i = 0; i < out->val.size; i++)
+        s += o[i] * r[i];
     *f = s;
     return AG_OK;
 }
@@ -20,7 +21,8 @@ static ag_status eval(ag_graph *g, ag_node *out, const double *r, uint64_t step,
 ag_status ag_gradcheck(ag_graph *g, ag_node *out, uint64_t seed, ag_gradcheck_report *rep)
 {
     if (!g) return AG_ERR_ARG;
-    if (!out || !rep) return ag__fail(g, AG_ERR_ARG, "gradcheck: %s is NULL", out ? "report" : "output");
+    if (!out || !rep)
+        return ag__fail(g, AG_ERR_ARG, "gradcheck: %s is NULL", out ? "report" : "output");
     memset(rep, 0, sizeof *rep);
     uint64_t step = g->step;
     ag_status st = ag_forward(g, &out, 1);
@@ -50,7 +52,8 @@ ag_status ag_gradcheck(ag_graph *g, ag_node *out, uint64_t seed, ag_gradcheck_re
     }
     /* keep the analytic gradients: later forward runs reset has_grad */
     int64_t total = 0;
-    for (int t = 0; t < nt; t++) total += targets[t]->grad.size;
+    for (int t = 0; t < nt; t++)
+        total += targets[t]->grad.size;
     double *analytic = malloc((size_t)(total ? total : 1) * sizeof *analytic);
     if (!analytic) {
         ag_tensor_free(r);

@@ -26,8 +26,7 @@ ag_status ag__fail(ag_graph *g, ag_status code, const char *fmt, ...)
 /* A builder got a NULL node: an earlier call failed. Keep its message. */
 static ag_node *null_input(ag_graph *g, const char *who)
 {
-    if (g && g->err.code == AG_OK)
-        ag__fail(g, AG_ERR_ARG, "%s: an input node is NULL", who);
+    if (g && g->err.code == AG_OK) ag__fail(g, AG_ERR_ARG, "%s: an input node is NULL", who);
     return NULL;
 }
 
@@ -52,7 +51,8 @@ int ag__shape_equal(const ag_shape *a, const ag_shape *b)
 ag_shape ag__tensor_shape(const ag_tensor *t)
 {
     ag_shape s = {.dtype = t->dtype, .rank = t->rank};
-    for (int i = 0; i < t->rank; i++) s.dim[i] = t->shape[i];
+    for (int i = 0; i < t->rank; i++)
+        s.dim[i] = t->shape[i];
     return s;
 }
 
@@ -84,7 +84,8 @@ void ag_graph_free(ag_graph *g)
         ag_tensor_release(&n->val);
         ag_tensor_release(&n->grad);
         if (n->aux) {
-            for (int a = 0; a < n->op->n_aux; a++) ag_tensor_release(&n->aux[a]);
+            for (int a = 0; a < n->op->n_aux; a++)
+                ag_tensor_release(&n->aux[a]);
             free(n->aux);
         }
         free(n->params);
@@ -122,7 +123,8 @@ uint64_t ag_graph_bytes(const ag_graph *g)
     for (int i = 0; g && i < g->n_nodes; i++) {
         const ag_node *v = g->nodes[i];
         n += v->val.capacity + v->grad.capacity;
-        for (int a = 0; v->aux && a < v->op->n_aux; a++) n += v->aux[a].capacity;
+        for (int a = 0; v->aux && a < v->op->n_aux; a++)
+            n += v->aux[a].capacity;
     }
     return n;
 }
@@ -170,8 +172,8 @@ static ag_status check_static_shape(ag_graph *g, const char *who, int rank, cons
     if (rank > 0 && !shape) return ag__fail(g, AG_ERR_ARG, "%s: shape is NULL", who);
     for (int i = 0; i < rank; i++)
         if (shape[i] < (allow_unknown ? -1 : 0))
-            return ag__fail(g, AG_ERR_SHAPE, "%s: dimension %d must be %s, received %" PRId64,
-                            who, i, allow_unknown ? ">= 0 or -1 (unknown)" : ">= 0", shape[i]);
+            return ag__fail(g, AG_ERR_SHAPE, "%s: dimension %d must be %s, received %" PRId64, who,
+                            i, allow_unknown ? ">= 0 or -1 (unknown)" : ">= 0", shape[i]);
     return AG_OK;
 }
 
@@ -183,7 +185,8 @@ ag_node *ag_input(ag_graph *g, const char *name, ag_dtype dtype, int rank, const
     if (!n) return NULL;
     n->shape.dtype = dtype == AG_FLOAT32 || dtype == AG_FLOAT64 ? g->float_dtype : dtype;
     n->shape.rank = rank;
-    for (int i = 0; i < rank; i++) n->shape.dim[i] = shape[i];
+    for (int i = 0; i < rank; i++)
+        n->shape.dim[i] = shape[i];
     return n;
 }
 
@@ -195,7 +198,8 @@ ag_node *ag_variable(ag_graph *g, const char *name, int rank, const int64_t *sha
     if (!n) return NULL;
     n->shape.dtype = g->float_dtype;
     n->shape.rank = rank;
-    for (int i = 0; i < rank; i++) n->shape.dim[i] = shape[i];
+    for (int i = 0; i < rank; i++)
+        n->shape.dim[i] = shape[i];
     if (ag__ensure(g, &n->val, g->float_dtype, rank, shape, &g->err)) return NULL;
     ag_tensor_zero(&n->val);
     return n;
@@ -212,7 +216,8 @@ ag_node *ag_constant(ag_graph *g, const ag_tensor *value)
     if (!n) return NULL;
     ag_dtype dt = ag_dtype_is_float(value->dtype) ? g->float_dtype : value->dtype;
     if (ag__ensure(g, &n->val, dt, value->rank, value->shape, &g->err)) return NULL;
-    for (int64_t i = 0; i < value->size; i++) ag_tensor_set(&n->val, i, ag_tensor_get(value, i));
+    for (int64_t i = 0; i < value->size; i++)
+        ag_tensor_set(&n->val, i, ag_tensor_get(value, i));
     n->shape = ag__tensor_shape(&n->val);
     return n;
 }
@@ -237,7 +242,8 @@ static ag_status copy_convert(ag_graph *g, ag_tensor *dst, ag_dtype dt, const ag
     if (dt == src->dtype)
         memcpy(dst->data, src->data, (size_t)src->size * ag_dtype_size(dt));
     else
-        for (int64_t i = 0; i < src->size; i++) ag_tensor_set(dst, i, ag_tensor_get(src, i));
+        for (int64_t i = 0; i < src->size; i++)
+            ag_tensor_set(dst, i, ag_tensor_get(src, i));
     return AG_OK;
 }
 
@@ -247,8 +253,8 @@ ag_status ag_feed(ag_graph *g, ag_node *input, const ag_tensor *value)
     if (!input || !value)
         return ag__fail(g, AG_ERR_ARG, "feed: %s is NULL", input ? "value" : "input node");
     if (input->kind != AG_INPUT)
-        return ag__fail(g, AG_ERR_ARG, "feed: node '%s' is a %s, expected an input",
-                        input->name, ag_node_op_name(input));
+        return ag__fail(g, AG_ERR_ARG, "feed: node '%s' is a %s, expected an input", input->name,
+                        ag_node_op_name(input));
     ag_dtype want = input->shape.dtype;
     int ok_dtype = want == value->dtype ||
                    (ag_dtype_is_float(want) && ag_dtype_is_float(value->dtype)) ||
@@ -285,16 +291,16 @@ ag_status ag_assign(ag_graph *g, ag_node *var, const ag_tensor *t)
     if (!g) return AG_ERR_ARG;
     if (!var || !t) return ag__fail(g, AG_ERR_ARG, "assign: %s is NULL", var ? "value" : "node");
     if (var->kind != AG_VARIABLE && var->kind != AG_CONSTANT)
-        return ag__fail(g, AG_ERR_ARG, "assign: node '%s' is a %s, expected a variable",
-                        var->name, ag_node_op_name(var));
+        return ag__fail(g, AG_ERR_ARG, "assign: node '%s' is a %s, expected a variable", var->name,
+                        ag_node_op_name(var));
     ag_shape s = ag__tensor_shape(t);
     s.dtype = var->shape.dtype;
     if (!ag__shape_equal(&s, &var->shape) || !ag_dtype_is_float(t->dtype)) {
         char a[96], b[96];
         return ag__fail(g, AG_ERR_SHAPE, "assign: variable '%s' has shape %s %s, received %s %s",
                         var->name, ag__sstr(&var->shape, a, sizeof a),
-                        ag_dtype_name(var->shape.dtype), ag_shape_str(t->rank, t->shape, b, sizeof b),
-                        ag_dtype_name(t->dtype));
+                        ag_dtype_name(var->shape.dtype),
+                        ag_shape_str(t->rank, t->shape, b, sizeof b), ag_dtype_name(t->dtype));
     }
     return copy_convert(g, &var->val, var->shape.dtype, t);
 }
@@ -328,7 +334,8 @@ ag_node *ag_apply(ag_graph *g, const ag_op *op, ag_node *const *inputs, int n_in
     snprintf(n->name, sizeof n->name, "%s_%d", who, n->id);
     n->op = op;
     n->n_in = n_in;
-    for (int i = 0; i < n_in; i++) n->in[i] = inputs[i];
+    for (int i = 0; i < n_in; i++)
+        n->in[i] = inputs[i];
     n->shape = out;
     if (params_size) {
         n->params = malloc(params_size);
@@ -371,7 +378,10 @@ const char *ag_node_op_name(const ag_node *n)
 }
 const ag_shape *ag_node_shape(const ag_node *n) { return n ? &n->shape : NULL; }
 int ag_node_input_count(const ag_node *n) { return n ? n->n_in : 0; }
-ag_node *ag_node_input(const ag_node *n, int i) { return n && i >= 0 && i < n->n_in ? n->in[i] : NULL; }
+ag_node *ag_node_input(const ag_node *n, int i)
+{
+    return n && i >= 0 && i < n->n_in ? n->in[i] : NULL;
+}
 ag_tensor *ag_value(ag_node *n) { return n && n->val.data ? &n->val : NULL; }
 ag_tensor *ag_grad(ag_node *n) { return n && n->has_grad ? &n->grad : NULL; }
 void ag_set_requires_grad(ag_node *n, int on)
@@ -396,7 +406,8 @@ void ag_node_set_mask(ag_node *n, ag_node *mask)
 static int mark_ancestors(ag_graph *g, ag_node *const *outputs, int n)
 {
     int top = -1;
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        g->nodes[i]->mark = 0;
     for (int i = 0; i < n; i++) {
         outputs[i]->mark = 1;
         if (outputs[i]->id > top) top = outputs[i]->id;
@@ -404,7 +415,8 @@ static int mark_ancestors(ag_graph *g, ag_node *const *outputs, int n)
     for (int i = top; i >= 0; i--) {
         ag_node *v = g->nodes[i];
         if (!v->mark) continue;
-        for (int j = 0; j < v->n_in; j++) v->in[j]->mark = 1;
+        for (int j = 0; j < v->n_in; j++)
+            v->in[j]->mark = 1;
     }
     return top;
 }
@@ -420,21 +432,30 @@ static ag_status run_forward_node(ag_graph *g, ag_node *v)
     }
     if (v->kind != AG_OP) return AG_OK;
     ag_shape in_shapes[AG_MAX_INPUTS], out = {0};
-    for (int j = 0; j < v->n_in; j++) in_shapes[j] = ag__tensor_shape(&v->in[j]->val);
+    for (int j = 0; j < v->n_in; j++)
+        in_shapes[j] = ag__tensor_shape(&v->in[j]->val);
     ag_error e = {0};
     if (v->op->infer(v->op, v->params, v->n_in, in_shapes, &out, &e))
         return ag__fail(g, e.code, "%s: %s", v->op->name, e.msg);
     /* the run-time shape must refine the build-time one */
     int ok = out.rank == v->shape.rank && out.dtype == v->shape.dtype;
-    for (int d = 0; ok && d < out.rank; d++) ok = ag__dim_compat(v->shape.dim[d], out.dim[d]);
+    for (int d = 0; ok && d < out.rank; d++)
+        ok = ag__dim_compat(v->shape.dim[d], out.dim[d]);
     if (!ok)
         return ag__fail(g, AG_ERR_SHAPE, "%s: run-time shape %s does not fit build-time shape %s",
                         v->op->name, ag__sstr(&out, a, sizeof a), ag__sstr(&v->shape, b, sizeof b));
     if (ag__ensure(g, &v->val, out.dtype, out.rank, out.dim, &e))
         return ag__fail(g, e.code, "%s: %s", v->op->name, e.msg);
-    ag_kernel_ctx k = {.g = g, .node = v, .n_in = v->n_in, .out = &v->val, .params = v->params,
-                       .training = g->training, .step = g->step, .err = &e};
-    for (int j = 0; j < v->n_in; j++) k.in[j] = &v->in[j]->val;
+    ag_kernel_ctx k = {.g = g,
+                       .node = v,
+                       .n_in = v->n_in,
+                       .out = &v->val,
+                       .params = v->params,
+                       .training = g->training,
+                       .step = g->step,
+                       .err = &e};
+    for (int j = 0; j < v->n_in; j++)
+        k.in[j] = &v->in[j]->val;
     if (v->op->forward(&k)) return ag__fail(g, e.code, "%s: %s", v->op->name, e.msg);
     return AG_OK;
 }
@@ -464,8 +485,8 @@ ag_status ag_backward(ag_graph *g, ag_node *out, const ag_tensor *grad_out)
     if (!out->val.data || (out->kind == AG_INPUT && !out->fed))
         return ag__fail(g, AG_ERR_STATE, "backward: run forward on '%s' first", out->name);
     if (!ag_dtype_is_float(out->val.dtype))
-        return ag__fail(g, AG_ERR_DTYPE, "backward: output '%s' is %s, expected a float",
-                        out->name, ag_dtype_name(out->val.dtype));
+        return ag__fail(g, AG_ERR_DTYPE, "backward: output '%s' is %s, expected a float", out->name,
+                        ag_dtype_name(out->val.dtype));
     char a[96], b[96];
     if (grad_out) {
         ag_shape gs = ag__tensor_shape(grad_out), os = ag__tensor_shape(&out->val);
@@ -483,7 +504,8 @@ ag_status ag_backward(ag_graph *g, ag_node *out, const ag_tensor *grad_out)
         if (v->mark) {
             if (v->kind == AG_VARIABLE || v->requires_grad) need = 1;
             if (v->kind == AG_OP && v->op->backward)
-                for (int j = 0; j < v->n_in && !need; j++) need = v->in[j]->mark == 2;
+                for (int j = 0; j < v->n_in && !need; j++)
+                    need = v->in[j]->mark == 2;
             if (!ag_dtype_is_float(v->val.dtype)) need = 0;
         }
         if (need) {
@@ -501,20 +523,29 @@ ag_status ag_backward(ag_graph *g, ag_node *out, const ag_tensor *grad_out)
     if (grad_out && grad_out->dtype == gz->dtype)
         memcpy(gz->data, grad_out->data, (size_t)gz->size * ag_dtype_size(gz->dtype));
     else if (grad_out)
-        for (int64_t i = 0; i < gz->size; i++) ag_tensor_set(gz, i, ag_tensor_get(grad_out, i));
+        for (int64_t i = 0; i < gz->size; i++)
+            ag_tensor_set(gz, i, ag_tensor_get(grad_out, i));
     else if (gz->dtype == AG_FLOAT32)
-        for (int64_t i = 0; i < gz->size; i++) AG_F32(gz)[i] = 1.0f;
+        for (int64_t i = 0; i < gz->size; i++)
+            AG_F32(gz)[i] = 1.0f;
     else
-        for (int64_t i = 0; i < gz->size; i++) AG_F64(gz)[i] = 1.0;
+        for (int64_t i = 0; i < gz->size; i++)
+            AG_F64(gz)[i] = 1.0;
     for (int i = top; i >= 0; i--) {
         ag_node *v = g->nodes[i];
         if (v->mark != 2) continue;
         v->has_grad = 1;
         if (v->kind != AG_OP || !v->op->backward) continue; /* no gradient flows through it */
         ag_error e = {0};
-        ag_kernel_ctx k = {.g = g, .node = v, .n_in = v->n_in, .out = &v->val, .gout = &v->grad,
-                           .params = v->params, .training = g->training,
-                           .step = g->training && g->step ? g->step - 1 : g->step, .err = &e};
+        ag_kernel_ctx k = {.g = g,
+                           .node = v,
+                           .n_in = v->n_in,
+                           .out = &v->val,
+                           .gout = &v->grad,
+                           .params = v->params,
+                           .training = g->training,
+                           .step = g->training && g->step ? g->step - 1 : g->step,
+                           .err = &e};
         for (int j = 0; j < v->n_in; j++) {
             k.in[j] = &v->in[j]->val;
             k.gin[j] = v->in[j]->mark == 2 ? &v->in[j]->grad : NULL;

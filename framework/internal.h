@@ -28,9 +28,9 @@ struct ag_node {
     ag_tensor *aux; /* op->n_aux workspace tensors                    */
     int fed;        /* inputs: fed since creation                    */
     int requires_grad, trainable;
-    int has_grad;   /* grad holds this backward's gradient            */
-    int mark;       /* scratch for graph walks                        */
-    ag_node *mask;  /* Keras mask riding on this tensor, or NULL     */
+    int has_grad;  /* grad holds this backward's gradient            */
+    int mark;      /* scratch for graph walks                        */
+    ag_node *mask; /* Keras mask riding on this tensor, or NULL     */
 };
 
 struct ag_graph {
@@ -85,7 +85,7 @@ typedef struct ag__bcast {
     int n, rank;              /* operands; merged rank (>= 1)            */
     int64_t dim[AG_MAX_RANK]; /* merged output dims                      */
     int64_t stride[AG_BCAST_MAX][AG_MAX_RANK];
-    int64_t size;                 /* output elements                      */
+    int64_t size;                  /* output elements                      */
     int64_t in_size[AG_BCAST_MAX]; /* operand elements                     */
 } ag__bcast;
 /* The broadcast shape of in[0..n-1]; -1 dims are unknown and give -1 unless

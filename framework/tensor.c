@@ -78,8 +78,7 @@ ag_status ag_tensor_reshape_storage(ag_tensor *t, ag_dtype dtype, int rank, cons
         size_t want = bytes ? bytes : 1;
         /* 64-byte alignment for vector loads */
         void *p = aligned_alloc(64, (want + 63) / 64 * 64);
-        if (!p)
-            return ag_error_set(err, AG_ERR_NOMEM, "tensor: cannot allocate %zu bytes", want);
+        if (!p) return ag_error_set(err, AG_ERR_NOMEM, "tensor: cannot allocate %zu bytes", want);
         free(t->data);
         t->data = p;
         t->capacity = (want + 63) / 64 * 64;
@@ -87,8 +86,10 @@ ag_status ag_tensor_reshape_storage(ag_tensor *t, ag_dtype dtype, int rank, cons
     }
     t->dtype = dtype;
     t->rank = rank;
-    for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
-    for (int i = rank; i < AG_MAX_RANK; i++) t->shape[i] = 0;
+    for (int i = 0; i < rank; i++)
+        t->shape[i] = shape[i];
+    for (int i = rank; i < AG_MAX_RANK; i++)
+        t->shape[i] = 0;
     t->size = size;
     return AG_OK;
 }
@@ -146,7 +147,8 @@ ag_tensor *ag_tensor_cast(const ag_tensor *t, ag_dtype dtype, ag_error *err)
         memcpy(r->data, t->data, (size_t)t->size * ag_dtype_size(dtype));
         return r;
     }
-    for (int64_t i = 0; i < t->size; i++) ag_tensor_set(r, i, ag_tensor_get(t, i));
+    for (int64_t i = 0; i < t->size; i++)
+        ag_tensor_set(r, i, ag_tensor_get(t, i));
     return r;
 }
 
@@ -230,8 +232,8 @@ void ag_tensor_print(FILE *f, const ag_tensor *t, const char *label)
         fprintf(f, "%s: (null)\n", label ? label : "tensor");
         return;
     }
-    fprintf(f, "%s %s %s\n", label ? label : "tensor", ag_shape_str(t->rank, t->shape, buf, sizeof buf),
-            ag_dtype_name(t->dtype));
+    fprintf(f, "%s %s %s\n", label ? label : "tensor",
+            ag_shape_str(t->rank, t->shape, buf, sizeof buf), ag_dtype_name(t->dtype));
     print_rec(f, t, 0, 0, t->size, 0);
     fputc('\n', f);
 }

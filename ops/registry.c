@@ -9,8 +9,8 @@ extern const ag_op ag_op_add, ag_op_sub, ag_op_mul, ag_op_div, ag_op_add_scalar,
     ag_op_concat, ag_op_slice, ag_op_where, ag_op_masked_fill, ag_op_cast_float;
 extern const ag_op ag_op_not_equal, ag_op_max;
 extern const ag_op ag_op_matmul, ag_op_softmax, ag_op_embedding, ag_op_conv1d, ag_op_dropout,
-    ag_op_binary_crossentropy, ag_op_categorical_crossentropy, ag_op_sparse_categorical_crossentropy,
-    ag_op_mean_squared_error;
+    ag_op_binary_crossentropy, ag_op_categorical_crossentropy,
+    ag_op_sparse_categorical_crossentropy, ag_op_mean_squared_error;
 extern const ag_op ag_op_attention_weights;
 
 const ag_op *const ag__builtin_ops[] = {

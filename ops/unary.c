@@ -32,9 +32,7 @@ typedef struct {
             case U_LOG: z[i] = LOG(v); break;                                                      \
             case U_SQRT: z[i] = SQRT(v); break;                                                    \
             case U_TANH: z[i] = TANH(v); break;                                                    \
-            case U_SIGMOID:                                                                        \
-                z[i] = v >= 0 ? 1 / (1 + EXP(-v)) : EXP(v) / (1 + EXP(v));                         \
-                break;                                                                             \
+            case U_SIGMOID: z[i] = v >= 0 ? 1 / (1 + EXP(-v)) : EXP(v) / (1 + EXP(v)); break;      \
             case U_RELU: z[i] = v > 0 ? v : 0; break;                                              \
             }                                                                                      \
         }                                                                                          \
@@ -110,7 +108,8 @@ static ag_node *sample_unary(ag_graph *g, const ag_op *op, unary_kind kind, uint
     ag_rng_init(&r, seed, 0x756e617279ULL);
     int rank = 1 + (int)ag_rng_below(&r, 3);
     int64_t shape[3];
-    for (int d = 0; d < rank; d++) shape[d] = 1 + (int64_t)ag_rng_below(&r, 4);
+    for (int d = 0; d < rank; d++)
+        shape[d] = 1 + (int64_t)ag_rng_below(&r, 4);
     double lo = -2, hi = 2;
     if (kind == U_LOG || kind == U_SQRT) lo = 0.2, hi = 3;
     ag_node *x = ag__sample_var(g, "x", rank, shape, lo, hi, seed, 1);

@@ -33,8 +33,8 @@ static void test_every_builtin_op(void **state)
 }
 
 /* The checker itself must catch a wrong gradient. */
-static ag_status wrong_infer(const ag_op *op, const void *p, int n, const ag_shape *in, ag_shape *out,
-                             ag_error *e)
+static ag_status wrong_infer(const ag_op *op, const void *p, int n, const ag_shape *in,
+                             ag_shape *out, ag_error *e)
 {
     (void)op, (void)p, (void)n, (void)e;
     *out = in[0];
@@ -42,7 +42,8 @@ static ag_status wrong_infer(const ag_op *op, const void *p, int n, const ag_sha
 }
 static ag_status square_forward(ag_kernel_ctx *k)
 {
-    for (int64_t i = 0; i < k->out->size; i++) AG_F64(k->out)[i] = AG_F64(k->in[0])[i] * AG_F64(k->in[0])[i];
+    for (int64_t i = 0; i < k->out->size; i++)
+        AG_F64(k->out)[i] = AG_F64(k->in[0])[i] * AG_F64(k->in[0])[i];
     return AG_OK;
 }
 static ag_status wrong_backward(ag_kernel_ctx *k)
@@ -56,7 +57,9 @@ static ag_status wrong_backward(ag_kernel_ctx *k)
 static void test_checker_catches_wrong_gradient(void **state)
 {
     (void)state;
-    static const ag_op bad = {.name = "bad_square", .infer = wrong_infer, .forward = square_forward,
+    static const ag_op bad = {.name = "bad_square",
+                              .infer = wrong_infer,
+                              .forward = square_forward,
                               .backward = wrong_backward};
     ag_graph *g = ag_graph_new();
     ag_graph_set_float(g, AG_FLOAT64);

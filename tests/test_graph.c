@@ -130,11 +130,13 @@ static void test_node_used_twice_gets_both_contributions(void **state)
     ag_graph_set_float(g, AG_FLOAT64);
     ag_node *x = ag_variable(g, "x", 1, (int64_t[]){3});
     double xv[3] = {1.5, -2.0, 0.25};
-    for (int i = 0; i < 3; i++) AG_F64(ag_value(x))[i] = xv[i];
+    for (int i = 0; i < 3; i++)
+        AG_F64(ag_value(x))[i] = xv[i];
     ag_node *y = mul(g, x, x); /* y = x², dy/dx = 2x */
     AG_ASSERT_OK(g, ag_forward(g, &y, 1));
     AG_ASSERT_OK(g, ag_backward(g, y, NULL));
-    for (int i = 0; i < 3; i++) AG_ASSERT_NEAR(AG_F64(ag_grad(x))[i], 2 * xv[i], 1e-15);
+    for (int i = 0; i < 3; i++)
+        AG_ASSERT_NEAR(AG_F64(ag_grad(x))[i], 2 * xv[i], 1e-15);
     /* gradients are recomputed, not summed across calls */
     AG_ASSERT_OK(g, ag_forward(g, &y, 1));
     AG_ASSERT_OK(g, ag_backward(g, y, NULL));
@@ -205,7 +207,8 @@ static void test_assign_and_constant(void **state)
     ag_node *v = ag_variable(g, "v", 1, (int64_t[]){2});
     ag_tensor *t = ag_tensor_new(AG_FLOAT64, 1, (int64_t[]){3}, NULL);
     assert_int_equal(ag_assign(g, v, t), AG_ERR_SHAPE);
-    ag_assert_msg_has(ag_graph_error(g), "variable 'v' has shape (2,) float32, received (3,) float64");
+    ag_assert_msg_has(ag_graph_error(g),
+                      "variable 'v' has shape (2,) float32, received (3,) float64");
     ag_node *c = ag_scalar(g, 2.5);
     assert_int_equal(ag_value(c)->dtype, AG_FLOAT32);
     AG_ASSERT_NEAR(AG_F32(ag_value(c))[0], 2.5, 0);
@@ -262,14 +265,19 @@ static void test_rng_helpers(void **state)
     ag_rng r;
     ag_rng_init(&r, 42, 0);
     double mean = 0;
-    for (int i = 0; i < 10000; i++) mean += ag_rng_uniform(&r);
+    for (int i = 0; i < 10000; i++)
+        mean += ag_rng_uniform(&r);
     AG_ASSERT_NEAR(mean / 10000, 0.5, 0.02);
     int64_t idx[50], seen[50] = {0};
-    for (int i = 0; i < 50; i++) idx[i] = i;
+    for (int i = 0; i < 50; i++)
+        idx[i] = i;
     ag_rng_shuffle(&r, idx, 50);
-    for (int i = 0; i < 50; i++) seen[idx[i]]++;
-    for (int i = 0; i < 50; i++) assert_int_equal(seen[i], 1);
-    for (int i = 0; i < 1000; i++) assert_true(ag_rng_below(&r, 7) < 7);
+    for (int i = 0; i < 50; i++)
+        seen[idx[i]]++;
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(seen[i], 1);
+    for (int i = 0; i < 1000; i++)
+        assert_true(ag_rng_below(&r, 7) < 7);
     /* same (seed, stream, index), same number */
     assert_true(ag_rand_uniform(9, 1, 123) == ag_rand_uniform(9, 1, 123));
     assert_true(ag_rand_uniform(9, 1, 123) != ag_rand_uniform(9, 2, 123));

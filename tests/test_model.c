@@ -298,8 +298,8 @@ static void make_var_batches(var_batches *d)
                 AG_I32(d->q[b])[i * tq + t] = 1 + (int32_t)((i * 3 + t * 5 + b) % 20);
             for (int64_t t = 0; t < tv; t++)
                 AG_I32(d->v[b])
-                [i * tv + t] =
-                    pos && t < tq ? AG_I32(d->q[b])[i * tq + t] : 21 + (int32_t)((i + t * 7) % 19);
+            [i * tv + t] =
+                pos && t < tq ? AG_I32(d->q[b])[i * tq + t] : 21 + (int32_t)((i + t * 7) % 19);
             AG_F32(d->y[b])[i] = (float)pos;
         }
     }

@@ -17,21 +17,25 @@
 #define AG_ASSERT_OK(g, st)                                                                        \
     do {                                                                                           \
         ag_status st_ = (st);                                                                      \
-        if (st_ != AG_OK) fail_msg("status %s: %s", ag_status_name(st_), ag_graph_error(g));      \
+        if (st_ != AG_OK) fail_msg("status %s: %s", ag_status_name(st_), ag_graph_error(g));       \
     } while (0)
 
 /* |a - b| <= tol, with both values in the failure message. */
 #define AG_ASSERT_NEAR(a, b, tol)                                                                  \
     do {                                                                                           \
         double a_ = (a), b_ = (b);                                                                 \
-        if (!(fabs(a_ - b_) <= (tol))) fail_msg("%s = %.17g, expected %.17g (tol %g)", #a, a_, b_, (double)(tol)); \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            fail_msg("%s = %.17g, expected %.17g (tol %g)", #a, a_, b_, (double)(tol));            \
     } while (0)
 
-/* A tensor from a literal list: ag_tensor *t = AG_TENSOR(AG_FLOAT64, 2, ((int64_t[]){2,2}), ((double[]){1,2,3,4})) */
-static inline ag_tensor *ag_test_tensor(ag_dtype dt, int rank, const int64_t *shape, const double *v)
+/* A tensor from a literal list: ag_tensor *t = AG_TENSOR(AG_FLOAT64, 2, ((int64_t[]){2,2}),
+ * ((double[]){1,2,3,4})) */
+static inline ag_tensor *ag_test_tensor(ag_dtype dt, int rank, const int64_t *shape,
+                                        const double *v)
 {
     ag_tensor *t = ag_tensor_new(dt, rank, shape, NULL);
-    for (int64_t i = 0; t && i < t->size; i++) ag_tensor_set(t, i, v[i]);
+    for (int64_t i = 0; t && i < t->size; i++)
+        ag_tensor_set(t, i, v[i]);
     return t;
 }
 
