@@ -18,7 +18,16 @@
 #include "gemm.h"
 
 #define MR 6
-#define VB 64 /* bytes in a vector: 16 floats, 8 doubles */
+/* Bytes in a vector: the widest the target has (64 = 16 floats with
+ * AVX-512), so that vectors stay in registers and the ABI does not change.
+ * Each element is summed in the same order whatever the width. */
+#if defined(__AVX512F__)
+#define VB 64
+#elif defined(__AVX__)
+#define VB 32
+#else
+#define VB 16
+#endif
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
