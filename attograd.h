@@ -998,6 +998,9 @@ ag_status ag_bible_pairs(const char *export_a, const char *export_b, uint64_t se
 /* Writes out[AG_SPLIT_*] to out_dir/train.tsv, val.tsv and test.tsv,
  * creating out_dir (and its parents) when missing. */
 ag_status ag_bible_save(ag_pairs *const out[3], const char *out_dir, ag_error *err);
+/* Creates dir and any missing parents (mkdir -p); fails when a part exists
+ * and is not a directory. */
+ag_status ag_make_dirs(const char *dir, ag_error *err);
 /* From two export files into out_dir, as ag_bible_pairs then ag_bible_save. */
 ag_status ag_bible_build(const char *path_a, const char *path_b, const char *out_dir, uint64_t seed,
                          ag_bible_stats *stats, ag_error *err);

@@ -314,8 +314,7 @@ ag_status ag_bible_pairs(const char *export_a, const char *export_b, uint64_t se
     return bible_pairs(export_a, export_b, "export A", "export B", seed, out, stats, err);
 }
 
-/* mkdir -p */
-static ag_status make_dirs(const char *dir, ag_error *err)
+ag_status ag_make_dirs(const char *dir, ag_error *err)
 {
     char path[4096];
     size_t len = strlen(dir);
@@ -344,7 +343,7 @@ ag_status ag_bible_save(ag_pairs *const out[3], const char *out_dir, ag_error *e
     if (!out || !out[0] || !out[1] || !out[2] || !out_dir)
         return ag_error_set(err, AG_ERR_ARG, "ag_bible_save: %s is NULL",
                             out_dir ? "a pair list" : "out_dir");
-    ag_status s = make_dirs(out_dir, err);
+    ag_status s = ag_make_dirs(out_dir, err);
     for (int k = 0; k < 3 && !s; k++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", out_dir, names[k]);

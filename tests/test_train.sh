@@ -53,7 +53,7 @@ awk -v a="$acc" 'BEGIN { exit !(a > 0.9) }' || fail "baseline: test accuracy $ac
 
 # --- train, save, evaluate ---
 out=$("$AG" train --data "$T/syn" --epochs 4 --learning-rate 0.003 --dim 16 --filters 16 \
-    --max-tokens 100 --threads 2 --save "$T/m.safetensors" --heatmaps "$T/hm" 2>&1) ||
+    --max-tokens 100 --threads 2 --save "$T/m.safetensors" --heatmaps "$T/hm/dot" 2>&1) ||
     fail "train: $out"
 echo "$out" | grep -q "^Epoch 4/4" || fail "train: no 4th epoch"
 echo "$out" | grep -q "val_loss: .* - val_accuracy: " || fail "train: no validation metrics"
@@ -63,7 +63,10 @@ echo "train: $test_line"
 awk -v a="$acc" 'BEGIN { exit !(a > 0.65) }' || fail "train: test accuracy $acc is not clearly above chance"
 echo "$out" | grep -q "pairs per second" || fail "train: no throughput"
 [ -s "$T/m.safetensors" ] || fail "train: no model written"
-[ "$(ls "$T/hm" | wc -l)" = 4 ] || fail "train: expected 4 heatmaps in $T/hm"
+[ "$(ls "$T/hm/dot" | wc -l)" = 4 ] || fail "train: expected 4 heatmaps in $T/hm/dot (made with its parent)"
+touch "$T/file"
+msg=$("$AG" train --data "$T/syn" --heatmaps "$T/file/hm" 2>&1) && fail "train: heatmaps under a file accepted"
+echo "$msg" | grep -q "^attograd train: --heatmaps: cannot create directory" || fail "train: message '$msg'"
 
 ev=$("$AG" evaluate --model "$T/m.safetensors" --data "$T/syn/test.tsv") || fail "evaluate: $ev"
 want=$(echo "$test_line" | awk '{ print $3, $6, $9 }')

@@ -58,15 +58,31 @@ static ag_pairs *load(const char *dir, const char *name)
     return p;
 }
 
+/* Creates the heatmap directory and the saved model's directory before
+ * training, so that a bad path fails at once instead of after the epochs. */
+static int output_dirs(const char *save, const char *heat)
+{
+    ag_error err = {0};
+    if (heat && ag_make_dirs(heat, &err)) {
+        fprintf(stderr, "attograd train: --heatmaps: %s\n", err.msg);
+        return 0;
+    }
+    const char *slash = save ? strrchr(save, '/') : NULL;
+    if (slash && slash != save) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - save), save);
+        if (ag_make_dirs(dir, &err)) {
+            fprintf(stderr, "attograd train: --save: %s\n", err.msg);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Heatmaps of the first two positive and two negative validation pairs
  * whose texts have at most 30 tokens each. */
 static void heatmaps(ag_model *m, const ag_vocab *v, const ag_pairs *val, const char *dir)
 {
-    struct stat sb;
-    if ((mkdir(dir, 0777) && errno != EEXIST) || stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "attograd train: cannot write heatmaps into %s: not a directory\n", dir);
-        return;
-    }
     int want[2] = {2, 2};
     for (int64_t i = 0; i < val->n && (want[0] || want[1]); i++) {
         int y = val->label[i] > 0.5f;
@@ -149,6 +165,7 @@ int cmd_train(int argc, char **argv)
     cfg.max_tokens = (int)mt, cfg.dim = (int)dim, cfg.filters = (int)filters;
     cfg.seed = (uint64_t)seed;
     if (threads) omp_set_num_threads((int)threads);
+    if (!output_dirs(save, heat)) return 1;
 
     int rc = 1;
     ag_pairs *tr = load(data, "train.tsv"), *va = tr ? load(data, "val.tsv") : NULL;
