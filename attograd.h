@@ -425,6 +425,14 @@ typedef struct ag_gradcheck_report {
  * fixed so that dropout uses one mask throughout. */
 ag_status ag_gradcheck(ag_graph *g, ag_node *out, uint64_t seed, ag_gradcheck_report *rep);
 void ag_gradcheck_print(FILE *f, const ag_gradcheck_report *rep, const char *title);
+/* Checks an op (built-in or yours) the way `attograd gradcheck` does: each
+ * of its sample graphs (op->sample, variants 0..n_samples-1) with seeds
+ * 1..n_seeds, in float64. *worst receives the report of the sample with the
+ * largest relative error, *n_checks (may be NULL) the number of graphs
+ * checked. Fails (err says which variant and seed) when the op has no
+ * sample or a sample cannot be built or run. */
+ag_status ag_gradcheck_op(const ag_op *op, int n_seeds, ag_gradcheck_report *worst, int *n_checks,
+                          ag_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Attention (Keras's Attention and AdditiveAttention, as fused kernels)     */

@@ -105,3 +105,38 @@ void ag_gradcheck_print(FILE *f, const ag_gradcheck_report *rep, const char *tit
         fprintf(f, "  %-24s %8lld elems  abs %.3g  rel %.3g\n", rep->entry[i].name,
                 (long long)rep->entry[i].size, rep->entry[i].max_abs, rep->entry[i].max_rel);
 }
+
+ag_status ag_gradcheck_op(const ag_op *op, int n_seeds, ag_gradcheck_report *worst, int *n_checks,
+                          ag_error *err)
+{
+    if (worst) memset(worst, 0, sizeof *worst);
+    if (n_checks) *n_checks = 0;
+    if (!op || !worst)
+        return ag_error_set(err, AG_ERR_ARG, "gradcheck_op: %s is NULL", op ? "worst" : "op");
+    if (!op->sample || op->n_samples <= 0)
+        return ag_error_set(err, AG_ERR_ARG,
+                            "gradcheck_op: op '%s' has no sample graph (set sample and n_samples)",
+                            op->name ? op->name : "?");
+    if (n_seeds <= 0)
+        return ag_error_set(err, AG_ERR_ARG, "gradcheck_op: n_seeds must be >= 1, received %d",
+                            n_seeds);
+    for (int v = 0; v < op->n_samples; v++)
+        for (int s = 1; s <= n_seeds; s++) {
+            ag_graph *g = ag_graph_new();
+            if (!g) return ag_error_set(err, AG_ERR_NOMEM, "gradcheck_op: out of memory");
+            ag_graph_set_float(g, AG_FLOAT64);
+            ag_node *out = op->sample(g, v, (uint64_t)s);
+            ag_gradcheck_report rep;
+            if (!out || ag_gradcheck(g, out, (uint64_t)s, &rep)) {
+                ag_status st = ag_error_set(err, g->err.code ? g->err.code : AG_ERR_ARG,
+                                            "%s sample %d seed %d: %s", op->name, v, s,
+                                            g->err.msg[0] ? g->err.msg : "sample returned NULL");
+                ag_graph_free(g);
+                return st;
+            }
+            if (n_checks) (*n_checks)++;
+            if (rep.max_rel > worst->max_rel || (worst->n == 0 && rep.n > 0)) *worst = rep;
+            ag_graph_free(g);
+        }
+    return AG_OK;
+}

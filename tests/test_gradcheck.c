@@ -12,22 +12,14 @@ static void test_every_builtin_op(void **state)
     assert_true(n_ops > 0);
     for (int i = 0; i < n_ops; i++) {
         const ag_op *op = ag_builtin_op(i);
-        assert_non_null(op->sample);
-        for (int v = 0; v < op->n_samples; v++) {
-            for (uint64_t seed = 1; seed <= 2; seed++) {
-                ag_graph *g = ag_graph_new();
-                ag_graph_set_float(g, AG_FLOAT64);
-                ag_node *out = op->sample(g, v, seed);
-                if (!out) fail_msg("%s sample %d: %s", op->name, v, ag_graph_error(g));
-                ag_gradcheck_report rep;
-                AG_ASSERT_OK(g, ag_gradcheck(g, out, seed, &rep));
-                if (rep.max_rel > 1e-6 || rep.n == 0) {
-                    ag_gradcheck_print(stderr, &rep, op->name);
-                    fail_msg("%s sample %d seed %d: worst relative error %.3g", op->name, v,
-                             (int)seed, rep.max_rel);
-                }
-                ag_graph_free(g);
-            }
+        ag_gradcheck_report worst;
+        ag_error err = {0};
+        int n = 0;
+        if (ag_gradcheck_op(op, 2, &worst, &n, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(n, 2 * op->n_samples);
+        if (worst.max_rel > 1e-6 || worst.n == 0) {
+            ag_gradcheck_print(stderr, &worst, op->name);
+            fail_msg("%s: worst relative error %.3g", op->name, worst.max_rel);
         }
     }
 }
@@ -73,11 +65,24 @@ static void test_checker_catches_wrong_gradient(void **state)
     ag_graph_free(g);
 }
 
+static void test_gradcheck_op_needs_a_sample(void **state)
+{
+    (void)state;
+    static const ag_op bare = {.name = "bare", .infer = wrong_infer, .forward = square_forward};
+    ag_gradcheck_report worst;
+    ag_error err = {0};
+    assert_int_equal(ag_gradcheck_op(&bare, 1, &worst, NULL, &err), AG_ERR_ARG);
+    ag_assert_msg_has(err.msg, "op 'bare' has no sample graph");
+    assert_int_equal(ag_gradcheck_op(ag_builtin_op(0), 0, &worst, NULL, &err), AG_ERR_ARG);
+    ag_assert_msg_has(err.msg, "n_seeds must be >= 1, received 0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_builtin_op),
         cmocka_unit_test(test_checker_catches_wrong_gradient),
+        cmocka_unit_test(test_gradcheck_op_needs_a_sample),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
