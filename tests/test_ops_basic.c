@@ -11,25 +11,6 @@ static const ag_dtype floats[2] = {AG_FLOAT32, AG_FLOAT64};
 
 static double tol_of(ag_dtype dt) { return dt == AG_FLOAT32 ? 2e-6 : 1e-14; }
 
-static ag_graph *graph_of(ag_dtype dt)
-{
-    ag_graph *g = ag_graph_new();
-    assert_non_null(g);
-    ag_graph_set_float(g, dt);
-    return g;
-}
-
-/* A variable holding v. */
-static ag_node *var(ag_graph *g, const char *name, int rank, const int64_t *shape, const double *v)
-{
-    ag_node *n = ag_variable(g, name, rank, shape);
-    if (!n) fail_msg("variable %s: %s", name, ag_graph_error(g));
-    ag_tensor *t = ag_value(n);
-    for (int64_t i = 0; i < t->size; i++)
-        ag_tensor_set(t, i, v[i]);
-    return n;
-}
-
 /* A constant of dtype dt holding v. */
 static ag_node *constant(ag_graph *g, ag_dtype dt, int rank, const int64_t *shape, const double *v)
 {
@@ -76,10 +57,10 @@ static void test_add_broadcast_bias(void **state)
 {
     (void)state;
     for (int f = 0; f < 2; f++) {
-        ag_graph *g = graph_of(floats[f]);
+        ag_graph *g = ag_test_graph(floats[f]);
         double tol = tol_of(floats[f]);
-        ag_node *x = var(g, "x", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
-        ag_node *y = var(g, "y", 1, S(3), V(10, 20, 30));
+        ag_node *x = ag_test_var(g, "x", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
+        ag_node *y = ag_test_var(g, "y", 1, S(3), V(10, 20, 30));
         ag_node *z = ag_add(g, x, y);
         run(g, z, NULL);
         assert_int_equal(ag_value(z)->dtype, floats[f]);
@@ -104,9 +85,9 @@ static void test_sub_mul_div_outer(void **state)
         const double gx_want[3][2] = {{3, 3}, {7, 7}, {1.75, 1.75}};
         const double gy_want[3][3] = {{-2, -2, -2}, {3, 3, 3}, {-3, -0.75, -0.1875}};
         for (int o = 0; o < 3; o++) {
-            ag_graph *g = graph_of(floats[f]);
-            ag_node *x = var(g, "x", 2, S(2, 1), V(1, 2));
-            ag_node *y = var(g, "y", 1, S(3), V(1, 2, 4));
+            ag_graph *g = ag_test_graph(floats[f]);
+            ag_node *x = ag_test_var(g, "x", 2, S(2, 1), V(1, 2));
+            ag_node *y = ag_test_var(g, "y", 1, S(3), V(1, 2, 4));
             ag_node *z = ops[o](g, x, y);
             run(g, z, NULL);
             expect("z", ag_value(z), 2, S(2, 3), z_want[o], tol);
@@ -123,9 +104,9 @@ static void test_broadcast_scalar_and_middle_axes(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
-        ag_node *s = var(g, "s", 0, NULL, V(5));
-        ag_node *y = var(g, "y", 2, S(2, 2), V(1, 2, 3, 4));
+        ag_graph *g = ag_test_graph(floats[f]);
+        ag_node *s = ag_test_var(g, "s", 0, NULL, V(5));
+        ag_node *y = ag_test_var(g, "y", 2, S(2, 2), V(1, 2, 3, 4));
         ag_node *z = ag_add(g, s, y);
         run(g, z, NULL);
         expect("z", ag_value(z), 2, S(2, 2), V(6, 7, 8, 9), tol);
@@ -133,9 +114,9 @@ static void test_broadcast_scalar_and_middle_axes(void **state)
         expect("gy", ag_grad(y), 2, S(2, 2), V(1, 1, 1, 1), tol);
         ag_graph_free(g);
 
-        g = graph_of(floats[f]);
-        ag_node *x = var(g, "x", 3, S(2, 1, 2), V(1, 2, 3, 4));
-        y = var(g, "y", 2, S(3, 1), V(1, 2, 3));
+        g = ag_test_graph(floats[f]);
+        ag_node *x = ag_test_var(g, "x", 3, S(2, 1, 2), V(1, 2, 3, 4));
+        y = ag_test_var(g, "y", 2, S(3, 1), V(1, 2, 3));
         z = ag_mul(g, x, y);
         run(g, z, NULL);
         expect("z", ag_value(z), 3, S(2, 3, 2), V(1, 2, 2, 4, 3, 6, 3, 4, 6, 8, 9, 12), tol);
@@ -151,8 +132,8 @@ static void test_same_node_twice(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
-        ag_node *x = var(g, "x", 1, S(2), V(3, -1));
+        ag_graph *g = ag_test_graph(floats[f]);
+        ag_node *x = ag_test_var(g, "x", 1, S(2), V(3, -1));
         ag_node *z = ag_add(g, ag_mul(g, x, x), x); /* x² + x; gx = 2x + 1 */
         run(g, z, NULL);
         expect("z", ag_value(z), 1, S(2), V(12, 0), tol);
@@ -167,7 +148,7 @@ static void test_large_bias_gradient(void **state)
 {
     (void)state;
     for (int f = 0; f < 2; f++) {
-        ag_graph *g = graph_of(floats[f]);
+        ag_graph *g = ag_test_graph(floats[f]);
         int64_t xs[3] = {16, 64, 100}, ys[1] = {100};
         ag_node *x = ag_variable(g, "x", 3, xs), *y = ag_variable(g, "y", 1, ys);
         ag_tensor *xv = ag_value(x);
@@ -193,8 +174,8 @@ static void test_scalar_ops(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
-        ag_node *x = var(g, "x", 1, S(3), V(1, 2, -1));
+        ag_graph *g = ag_test_graph(floats[f]);
+        ag_node *x = ag_test_var(g, "x", 1, S(3), V(1, 2, -1));
         ag_node *a = ag_add_scalar(g, x, 2), *m = ag_mul_scalar(g, x, -3),
                 *p = ag_pow_scalar(g, x, 3);
         run(g, a, NULL);
@@ -208,8 +189,8 @@ static void test_scalar_ops(void **state)
         expect("pow 3 gx", ag_grad(x), 1, S(3), V(3, 12, 3), tol);
         ag_graph_free(g);
 
-        g = graph_of(floats[f]);
-        x = var(g, "x", 1, S(2), V(4, 9));
+        g = ag_test_graph(floats[f]);
+        x = ag_test_var(g, "x", 1, S(2), V(4, 9));
         p = ag_pow_scalar(g, x, 0.5);
         run(g, p, NULL);
         expect("pow 0.5", ag_value(p), 1, S(2), V(2, 3), tol);
@@ -233,8 +214,8 @@ static void test_sum_mean(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
-        ag_node *x = var(g, "x", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
+        ag_graph *g = ag_test_graph(floats[f]);
+        ag_node *x = ag_test_var(g, "x", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
         const int ax0[1] = {0}, axm1[1] = {-1}, ax1[1] = {1}, both[2] = {1, 0};
 
         ag_node *z = ag_sum(g, x, NULL, 0, 0);
@@ -269,8 +250,8 @@ static void test_sum_mean(void **state)
         ag_graph_free(g);
 
         /* (2,3,2) over axes 0 and 2 */
-        g = graph_of(floats[f]);
-        x = var(g, "x", 3, S(2, 3, 2), V(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
+        g = ag_test_graph(floats[f]);
+        x = ag_test_var(g, "x", 3, S(2, 3, 2), V(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
         const int ax02[2] = {0, 2};
         z = ag_sum(g, x, ax02, 2, 0);
         go = ag_test_tensor(floats[f], 1, S(3), V(1, 2, 3));
@@ -293,8 +274,8 @@ static void test_transpose(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
-        ag_node *x = var(g, "x", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
+        ag_graph *g = ag_test_graph(floats[f]);
+        ag_node *x = ag_test_var(g, "x", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
         const int p10[2] = {1, 0};
         ag_node *z = ag_transpose(g, x, p10);
         ag_tensor *go = ag_test_tensor(floats[f], 2, S(3, 2), V(1, 2, 3, 4, 5, 6));
@@ -305,11 +286,11 @@ static void test_transpose(void **state)
         ag_graph_free(g);
 
         /* (2,3,4) by (2,0,1): z[k,i,j] = x[i,j,k] */
-        g = graph_of(floats[f]);
+        g = ag_test_graph(floats[f]);
         double v[24];
         for (int i = 0; i < 24; i++)
             v[i] = i;
-        x = var(g, "x", 3, S(2, 3, 4), v);
+        x = ag_test_var(g, "x", 3, S(2, 3, 4), v);
         const int p201[3] = {2, 0, -2}; /* -2 is axis 1 */
         z = ag_transpose(g, x, p201);
         run(g, z, NULL);
@@ -333,11 +314,11 @@ static void test_reshape_expand_dims(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
+        ag_graph *g = ag_test_graph(floats[f]);
         double v[12];
         for (int i = 0; i < 12; i++)
             v[i] = i + 1;
-        ag_node *x = var(g, "x", 3, S(2, 3, 2), v);
+        ag_node *x = ag_test_var(g, "x", 3, S(2, 3, 2), v);
         ag_node *z = ag_reshape(g, x, 2, S(0, -1)); /* (2, 6) */
         assert_int_equal(ag_node_shape(z)->dim[1], 6);
         ag_tensor *go = ag_test_tensor(floats[f], 2, S(2, 6), v);
@@ -375,9 +356,9 @@ static void test_concat_slice(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
-        ag_node *a = var(g, "a", 2, S(2, 1), V(1, 2));
-        ag_node *b = var(g, "b", 2, S(2, 2), V(3, 4, 5, 6));
+        ag_graph *g = ag_test_graph(floats[f]);
+        ag_node *a = ag_test_var(g, "a", 2, S(2, 1), V(1, 2));
+        ag_node *b = ag_test_var(g, "b", 2, S(2, 2), V(3, 4, 5, 6));
         ag_node *ab[2] = {a, b};
         ag_node *z = ag_concat(g, ab, 2, 1);
         ag_tensor *go = ag_test_tensor(floats[f], 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
@@ -387,7 +368,7 @@ static void test_concat_slice(void **state)
         expect("concat ga", ag_grad(a), 2, S(2, 1), V(1, 4), tol);
         expect("concat gb", ag_grad(b), 2, S(2, 2), V(2, 3, 5, 6), tol);
 
-        ag_node *c = var(g, "c", 2, S(1, 2), V(7, 8));
+        ag_node *c = ag_test_var(g, "c", 2, S(1, 2), V(7, 8));
         ag_node *cb[3] = {c, b, c}; /* c twice: both contributions */
         z = ag_concat(g, cb, 3, -2);
         run(g, z, NULL);
@@ -395,11 +376,11 @@ static void test_concat_slice(void **state)
         expect("concat gc", ag_grad(c), 2, S(1, 2), V(2, 2), tol);
         ag_graph_free(g);
 
-        g = graph_of(floats[f]);
+        g = ag_test_graph(floats[f]);
         double v[12];
         for (int i = 0; i < 12; i++)
             v[i] = i;
-        ag_node *x = var(g, "x", 2, S(3, 4), v);
+        ag_node *x = ag_test_var(g, "x", 2, S(3, 4), v);
         z = ag_slice(g, x, 1, 1, 2);
         run(g, z, NULL);
         expect("slice 1", ag_value(z), 2, S(3, 2), V(1, 2, 5, 6, 9, 10), tol);
@@ -419,7 +400,7 @@ static void test_concat_slice(void **state)
 static void test_shape_ops_on_bool_and_int(void **state)
 {
     (void)state;
-    ag_graph *g = graph_of(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     ag_node *m = constant(g, AG_BOOL, 2, S(2, 3), V(1, 0, 0, 1, 1, 0));
     ag_node *ids = constant(g, AG_INT32, 1, S(3), V(7, 8, 9));
     const int p10[2] = {1, 0};
@@ -446,10 +427,10 @@ static void test_where(void **state)
     for (int f = 0; f < 2; f++)
         for (int c = 0; c < 3; c++) {
             double tol = tol_of(floats[f]);
-            ag_graph *g = graph_of(floats[f]);
+            ag_graph *g = ag_test_graph(floats[f]);
             ag_node *cond = constant(g, conds[c], 2, S(2, 2), V(1, 0, 0, 1));
-            ag_node *x = var(g, "x", 2, S(2, 2), V(1, 2, 3, 4));
-            ag_node *y = var(g, "y", 1, S(2), V(10, 20));
+            ag_node *x = ag_test_var(g, "x", 2, S(2, 2), V(1, 2, 3, 4));
+            ag_node *y = ag_test_var(g, "y", 1, S(2), V(10, 20));
             ag_node *z = ag_where(g, cond, x, y);
             ag_tensor *go = ag_test_tensor(floats[f], 2, S(2, 2), V(1, 2, 3, 4));
             run(g, z, go);
@@ -461,10 +442,10 @@ static void test_where(void **state)
         }
     /* cond broadcast along rows, x a scalar */
     for (int f = 0; f < 2; f++) {
-        ag_graph *g = graph_of(floats[f]);
+        ag_graph *g = ag_test_graph(floats[f]);
         ag_node *cond = constant(g, AG_BOOL, 2, S(2, 1), V(0, 1));
-        ag_node *x = var(g, "x", 0, NULL, V(-1));
-        ag_node *y = var(g, "y", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
+        ag_node *x = ag_test_var(g, "x", 0, NULL, V(-1));
+        ag_node *y = ag_test_var(g, "y", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
         ag_node *z = ag_where(g, cond, x, y);
         run(g, z, NULL);
         expect("where bcast", ag_value(z), 2, S(2, 3), V(1, 2, 3, -1, -1, -1), tol_of(floats[f]));
@@ -479,8 +460,8 @@ static void test_masked_fill_cast_float(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
-        ag_node *x = var(g, "x", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
+        ag_graph *g = ag_test_graph(floats[f]);
+        ag_node *x = ag_test_var(g, "x", 2, S(2, 3), V(1, 2, 3, 4, 5, 6));
         ag_node *mask = constant(g, AG_BOOL, 1, S(3), V(1, 0, 1));
         ag_node *z = ag_masked_fill(g, x, mask, -9);
         run(g, z, NULL);
@@ -500,7 +481,7 @@ static void test_masked_fill_cast_float(void **state)
         z = ag_mul(g, x, cf);
         run(g, z, NULL);
         expect("x*mask gx", ag_grad(x), 2, S(2, 3), V(1, 0, 1, 1, 0, 1), tol);
-        ag_node *w = var(g, "w", 1, S(3), V(1, 2, 3));
+        ag_node *w = ag_test_var(g, "w", 1, S(3), V(1, 2, 3));
         ag_node *cw = ag_cast_float(g, w);
         z = ag_add(g, cw, w);
         run(g, z, NULL);
@@ -520,9 +501,9 @@ static void test_unknown_dims(void **state)
     (void)state;
     for (int f = 0; f < 2; f++) {
         double tol = tol_of(floats[f]);
-        ag_graph *g = graph_of(floats[f]);
+        ag_graph *g = ag_test_graph(floats[f]);
         ag_node *x = ag_input(g, "x", AG_FLOAT32, 3, S(-1, -1, 3)); /* (None, None, 3) */
-        ag_node *b = var(g, "b", 1, S(3), V(1, 2, 3));
+        ag_node *b = ag_test_var(g, "b", 1, S(3), V(1, 2, 3));
         ag_node *z = ag_add(g, x, b);
         const int ax01[2] = {0, 1};
         ag_node *s = ag_sum(g, z, ax01, 2, 0);
@@ -579,7 +560,7 @@ static void test_unknown_dims(void **state)
         ag_graph_free(g);
     }
     /* (None,) against (4,) is (4,); against (1,) or (None,) stays None */
-    ag_graph *g = graph_of(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     ag_node *u = ag_input(g, "u", AG_FLOAT32, 1, S(-1));
     ag_node *k4 = ag_input(g, "k4", AG_FLOAT32, 1, S(4));
     ag_node *k1 = ag_input(g, "k1", AG_FLOAT32, 1, S(1));
@@ -599,7 +580,7 @@ static void test_unknown_dims(void **state)
 static ag_tensor *grads_with_threads(int threads, ag_tensor **gy)
 {
     omp_set_num_threads(threads);
-    ag_graph *g = graph_of(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     int64_t xs[3] = {8, 96, 130}, ys[2] = {96, 1};
     ag_node *x = ag_variable(g, "x", 3, xs), *y = ag_variable(g, "y", 2, ys);
     ag_fill_uniform(ag_value(x), -1, 1, 11, 1);
@@ -653,7 +634,7 @@ static void expect_fail(ag_graph *g, ag_node *n, ag_status code, const char *a, 
 static void test_build_time_errors(void **state)
 {
     (void)state;
-    ag_graph *g = graph_of(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     ag_node *x23 = ag_input(g, "x", AG_FLOAT32, 2, S(2, 3));
     ag_node *y4 = ag_input(g, "y", AG_FLOAT32, 1, S(4));
     ag_node *ids = ag_input(g, "ids", AG_INT32, 1, S(3));
@@ -739,7 +720,7 @@ static void test_build_time_errors(void **state)
 static void test_run_time_errors(void **state)
 {
     (void)state;
-    ag_graph *g = graph_of(AG_FLOAT64);
+    ag_graph *g = ag_test_graph(AG_FLOAT64);
     ag_node *x = ag_input(g, "x", AG_FLOAT32, 2, S(-1, 3)),
             *y = ag_input(g, "y", AG_FLOAT32, 2, S(-1, 3));
     ag_node *z = ag_add(g, x, y);
@@ -780,7 +761,7 @@ static void test_run_time_errors(void **state)
 static void test_null_propagation(void **state)
 {
     (void)state;
-    ag_graph *g = graph_of(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     ag_node *x = ag_input(g, "x", AG_FLOAT32, 2, S(2, 3));
     ag_node *y = ag_input(g, "y", AG_FLOAT32, 1, S(4));
     ag_node *m = ag_input(g, "m", AG_BOOL, 2, S(2, 3));

@@ -14,25 +14,6 @@ static const ag_dtype FLOATS[2] = {AG_FLOAT32, AG_FLOAT64};
 /* a tolerance fitting the dtype */
 static double tol(ag_dtype dt, double scale) { return (dt == AG_FLOAT32 ? 2e-6 : 1e-12) * scale; }
 
-static ag_graph *graph(ag_dtype dt)
-{
-    ag_graph *g = ag_graph_new();
-    assert_non_null(g);
-    ag_graph_set_float(g, dt);
-    return g;
-}
-
-/* A variable holding v. */
-static ag_node *var(ag_graph *g, const char *name, int rank, const int64_t *shape, const double *v)
-{
-    ag_node *n = ag_variable(g, name, rank, shape);
-    assert_non_null(n);
-    ag_tensor *t = ag_test_tensor(AG_FLOAT64, rank, shape, v);
-    AG_ASSERT_OK(g, ag_assign(g, n, t));
-    ag_tensor_free(t);
-    return n;
-}
-
 /* A constant of dtype dt holding v. */
 static ag_node *cst(ag_graph *g, ag_dtype dt, int rank, const int64_t *shape, const double *v)
 {
@@ -85,10 +66,10 @@ static void test_matmul_2d_flags(void **state)
     for (int d = 0; d < 2; d++)
         for (int f = 0; f < 4; f++) {
             int tx = f & 1, ty = f >> 1;
-            ag_graph *g = graph(FLOATS[d]);
+            ag_graph *g = ag_test_graph(FLOATS[d]);
             int64_t s23[2] = {2, 3}, s32[2] = {3, 2};
-            ag_node *xn = var(g, "x", 2, tx ? s32 : s23, tx ? xt : x);
-            ag_node *yn = var(g, "y", 2, ty ? s23 : s32, ty ? yt : y);
+            ag_node *xn = ag_test_var(g, "x", 2, tx ? s32 : s23, tx ? xt : x);
+            ag_node *yn = ag_test_var(g, "y", 2, ty ? s23 : s32, ty ? yt : y);
             ag_node *zn = ag_matmul(g, xn, yn, tx, ty);
             run(g, zn, NULL);
             expect(ag_value(zn), z, 4, 0);
@@ -106,9 +87,9 @@ static void test_matmul_batched_and_shared(void **state)
     static const double x[12] = {1, 2, 3, 4, 5, 6, 2, 4, 6, 8, 10, 12};
     static const double yb[12] = {7, 8, 9, 10, 11, 12, 21, 24, 27, 30, 33, 36};
     for (int d = 0; d < 2; d++) {
-        ag_graph *g = graph(FLOATS[d]);
+        ag_graph *g = ag_test_graph(FLOATS[d]);
         int64_t xs[3] = {2, 2, 3}, ys[3] = {2, 3, 2};
-        ag_node *xn = var(g, "x", 3, xs, x), *yn = var(g, "y", 3, ys, yb);
+        ag_node *xn = ag_test_var(g, "x", 3, xs, x), *yn = ag_test_var(g, "y", 3, ys, yb);
         ag_node *zn = ag_matmul(g, xn, yn, 0, 0);
         run(g, zn, NULL);
         static const double z[8] = {58, 64, 139, 154, 348, 384, 834, 924};
@@ -120,10 +101,10 @@ static void test_matmul_batched_and_shared(void **state)
         ag_graph_free(g);
 
         /* shared y, with y transposed (ty = 1) for good measure */
-        g = graph(FLOATS[d]);
+        g = ag_test_graph(FLOATS[d]);
         static const double yt[6] = {7, 9, 11, 8, 10, 12};
         int64_t ys2[2] = {2, 3};
-        xn = var(g, "x", 3, xs, x), yn = var(g, "y", 2, ys2, yt);
+        xn = ag_test_var(g, "x", 3, xs, x), yn = ag_test_var(g, "y", 2, ys2, yt);
         zn = ag_matmul(g, xn, yn, 0, 1);
         run(g, zn, NULL);
         static const double zs[8] = {58, 64, 139, 154, 116, 128, 278, 308};
@@ -141,7 +122,7 @@ static void test_matmul_batched_and_shared(void **state)
 static void test_matmul_errors(void **state)
 {
     (void)state;
-    ag_graph *g = graph(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     int64_t s23[2] = {2, 3}, s45[2] = {4, 5}, s3[1] = {3};
     ag_node *x = ag_variable(g, "x", 2, s23), *y = ag_variable(g, "y", 2, s45);
     assert_null(ag_matmul(g, x, y, 0, 0));
@@ -198,9 +179,9 @@ static void test_softmax_values(void **state)
     const double e = 0.090030573170380462, f = 0.24472847105479764, h = 0.66524095577481771;
     const double z[9] = {e, f, h, e, f, h, 0, 1, 0};
     for (int d = 0; d < 2; d++) {
-        ag_graph *g = graph(FLOATS[d]);
+        ag_graph *g = ag_test_graph(FLOATS[d]);
         int64_t s[2] = {3, 3};
-        ag_node *xn = var(g, "x", 2, s, x), *zn = ag_softmax(g, xn);
+        ag_node *xn = ag_test_var(g, "x", 2, s, x), *zn = ag_softmax(g, xn);
         /* gz = e_0 in each row: gx = z (e_0 - z_0) */
         static const double gzv[9] = {1, 0, 0, 1, 0, 0, 1, 0, 0};
         ag_tensor *gz = ag_test_tensor(FLOATS[d], 2, s, gzv);
@@ -211,7 +192,7 @@ static void test_softmax_values(void **state)
         ag_tensor_free(gz);
         ag_graph_free(g);
     }
-    ag_graph *g = graph(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     int64_t s[2] = {2, 3};
     assert_null(ag_softmax(g, ag_input(g, "ids", AG_INT32, 2, s)));
     assert_int_equal(ag_graph_status(g), AG_ERR_DTYPE);
@@ -231,9 +212,9 @@ static void test_embedding_gather_scatter(void **state)
     static const double gt[8] = {7, 8, 1 + 5 + 9, 2 + 6 + 10, 11, 12, 3, 4};
     for (int d = 0; d < 2; d++)
         for (int it = 0; it < 2; it++) {
-            ag_graph *g = graph(FLOATS[d]);
+            ag_graph *g = ag_test_graph(FLOATS[d]);
             int64_t ts[2] = {4, 2}, is[2] = {2, 3}, zs[3] = {2, 3, 2};
-            ag_node *tn = var(g, "table", 2, ts, table);
+            ag_node *tn = ag_test_var(g, "table", 2, ts, table);
             ag_node *in = cst(g, it ? AG_INT64 : AG_INT32, 2, is, ids);
             ag_node *zn = ag_embedding(g, in, tn);
             ag_tensor *gz = ag_test_tensor(FLOATS[d], 3, zs, gzv);
@@ -252,7 +233,7 @@ static void test_embedding_gather_scatter(void **state)
 static void test_embedding_errors(void **state)
 {
     (void)state;
-    ag_graph *g = graph(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     int64_t ts[2] = {4, 2}, is[1] = {-1};
     ag_node *tn = ag_variable(g, "table", 2, ts);
     ag_node *in = ag_input(g, "ids", AG_INT32, 1, is);
@@ -293,10 +274,10 @@ static void conv_case(ag_dtype dt, int k, ag_padding pad, int stride, const doub
                       int bias)
 {
     static const double xv[5] = {1, 2, 3, 4, 5}, wv[4] = {1, 10, 100, 1000}, bv[1] = {0.5};
-    ag_graph *g = graph(dt);
+    ag_graph *g = ag_test_graph(dt);
     int64_t xs[3] = {1, 5, 1}, ws[3] = {k, 1, 1}, bs[1] = {1};
-    ag_node *x = var(g, "x", 3, xs, xv), *w = var(g, "w", 3, ws, wv);
-    ag_node *b = bias ? var(g, "b", 1, bs, bv) : NULL;
+    ag_node *x = ag_test_var(g, "x", 3, xs, xv), *w = ag_test_var(g, "w", 3, ws, wv);
+    ag_node *b = bias ? ag_test_var(g, "b", 1, bs, bv) : NULL;
     ag_node *zn = ag_conv1d_strided(g, x, w, b, pad, stride);
     assert_non_null(zn);
     AG_ASSERT_OK(g, ag_forward(g, &zn, 1));
@@ -345,10 +326,10 @@ static void test_conv1d_gradients(void **state)
     static const double xv[5] = {1, 2, 3, 4, 5}, wv[4] = {1, 10, 100, 1000};
     for (int d = 0; d < 2; d++)
         for (int k = 3; k <= 4; k++) {
-            ag_graph *g = graph(FLOATS[d]);
+            ag_graph *g = ag_test_graph(FLOATS[d]);
             int64_t xs[3] = {1, 5, 1}, ws[3] = {k, 1, 1}, bs[1] = {1};
-            ag_node *x = var(g, "x", 3, xs, xv), *w = var(g, "w", 3, ws, wv);
-            ag_node *b = var(g, "b", 1, bs, (const double[]){0});
+            ag_node *x = ag_test_var(g, "x", 3, xs, xv), *w = ag_test_var(g, "w", 3, ws, wv);
+            ag_node *b = ag_test_var(g, "b", 1, bs, (const double[]){0});
             run(g, ag_conv1d(g, x, w, b, AG_PAD_SAME), NULL);
             if (k == 3) {
                 expect(ag_grad(w), (const double[]){10, 15, 14}, 3, 0);
@@ -375,10 +356,10 @@ static void test_conv1d_channels(void **state)
     for (int i = 0; i < F; i++)
         bv[i] = i;
     for (int pad = 0; pad < 3; pad++) {
-        ag_graph *g = graph(AG_FLOAT64);
+        ag_graph *g = ag_test_graph(AG_FLOAT64);
         int64_t xs[3] = {B, T, C}, ws[3] = {K, C, F}, bs[1] = {F};
-        ag_node *x = var(g, "x", 3, xs, xv), *w = var(g, "w", 3, ws, wv),
-                *b = var(g, "b", 1, bs, bv);
+        ag_node *x = ag_test_var(g, "x", 3, xs, xv), *w = ag_test_var(g, "w", 3, ws, wv),
+                *b = ag_test_var(g, "b", 1, bs, bv);
         ag_node *z = ag_conv1d(g, x, w, b, (ag_padding)pad);
         AG_ASSERT_OK(g, ag_forward(g, &z, 1));
         int tz = pad == AG_PAD_VALID ? T - K + 1 : T;
@@ -404,7 +385,7 @@ static void test_conv1d_channels(void **state)
 static void test_conv1d_errors(void **state)
 {
     (void)state;
-    ag_graph *g = graph(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     int64_t xs[3] = {1, 5, 2}, ws[3] = {3, 1, 4}, w2[3] = {6, 2, 4}, bs[1] = {3};
     ag_node *x = ag_variable(g, "x", 3, xs), *w = ag_variable(g, "w", 3, ws);
     assert_null(ag_conv1d(g, x, w, NULL, AG_PAD_SAME));
@@ -449,7 +430,7 @@ static void test_dropout(void **state)
     enum { N = 100000 };
     const double rate = 0.3;
     for (int d = 0; d < 2; d++) {
-        ag_graph *g = graph(FLOATS[d]);
+        ag_graph *g = ag_test_graph(FLOATS[d]);
         int64_t s[1] = {N};
         ag_node *x = ag_variable(g, "x", 1, s);
         ag_fill_uniform(ag_value(x), 0.5, 1.5, 1, 0);
@@ -494,7 +475,7 @@ static void test_dropout(void **state)
         ag_graph_free(g);
     }
     /* rate must be in [0, 1) */
-    ag_graph *g = graph(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     int64_t s[1] = {3};
     ag_node *x = ag_variable(g, "x", 1, s);
     const double bad[3] = {1.0, -0.1, NAN};
@@ -520,10 +501,10 @@ static void test_binary_crossentropy(void **state)
     const double eps = 1e-7;
     for (int d = 0; d < 2; d++) {
         ag_dtype dt = FLOATS[d];
-        ag_graph *g = graph(dt);
+        ag_graph *g = ag_test_graph(dt);
         int64_t s[1] = {5};
         /* 1.0 and 0.0 are clipped to 1-ε and ε; 1.2 beyond the range too */
-        ag_node *p = var(g, "p", 1, s, (const double[]){0.9, 0.2, 0.6, 1.0, 0.0});
+        ag_node *p = ag_test_var(g, "p", 1, s, (const double[]){0.9, 0.2, 0.6, 1.0, 0.0});
         ag_node *y = cst(g, AG_FLOAT64, 1, s, (const double[]){1, 0, 1, 1, 1});
         ag_node *l = ag_binary_crossentropy(g, p, y, 0);
         run(g, l, NULL);
@@ -537,9 +518,9 @@ static void test_binary_crossentropy(void **state)
         ag_graph_free(g);
 
         /* from logits: mean(max(x,0) - x y + log(1 + e^-|x|)), gx = (σ(x) - y)/N */
-        g = graph(dt);
+        g = ag_test_graph(dt);
         int64_t s2[1] = {2};
-        ag_node *x = var(g, "x", 1, s2, (const double[]){2, -1});
+        ag_node *x = ag_test_var(g, "x", 1, s2, (const double[]){2, -1});
         y = cst(g, AG_FLOAT64, 1, s2, (const double[]){1, 0});
         l = ag_binary_crossentropy(g, x, y, 1);
         run(g, l, NULL);
@@ -555,11 +536,11 @@ static void test_categorical_crossentropy(void **state)
     (void)state;
     for (int d = 0; d < 2; d++) {
         ag_dtype dt = FLOATS[d];
-        ag_graph *g = graph(dt);
+        ag_graph *g = ag_test_graph(dt);
         int64_t s[2] = {2, 3};
         /* row 0 normalises to [.25,.25,.5]; row 1's true class has q = 0,
          * clipped to ε */
-        ag_node *p = var(g, "p", 2, s, (const double[]){1, 1, 2, 0.5, 0.5, 0});
+        ag_node *p = ag_test_var(g, "p", 2, s, (const double[]){1, 1, 2, 0.5, 0.5, 0});
         ag_node *y = cst(g, AG_FLOAT64, 2, s, (const double[]){0, 0, 1, 0, 0, 1});
         ag_node *l = ag_categorical_crossentropy(g, p, y, 0);
         run(g, l, NULL);
@@ -572,9 +553,9 @@ static void test_categorical_crossentropy(void **state)
         ag_graph_free(g);
 
         /* logits [1,2,3], one-hot class 2: L = lse - 3; gx = softmax - y */
-        g = graph(dt);
+        g = ag_test_graph(dt);
         int64_t s1[2] = {1, 3};
-        ag_node *x = var(g, "x", 2, s1, (const double[]){1, 2, 3});
+        ag_node *x = ag_test_var(g, "x", 2, s1, (const double[]){1, 2, 3});
         y = cst(g, AG_FLOAT64, 2, s1, (const double[]){0, 0, 1});
         l = ag_categorical_crossentropy(g, x, y, 1);
         run(g, l, NULL);
@@ -593,9 +574,9 @@ static void test_sparse_categorical_crossentropy(void **state)
     for (int d = 0; d < 2; d++)
         for (int lt = 0; lt < 3; lt++) {
             ag_dtype dt = FLOATS[d];
-            ag_graph *g = graph(dt);
+            ag_graph *g = ag_test_graph(dt);
             int64_t s[2] = {2, 3}, ls[2] = {2, 1};
-            ag_node *p = var(g, "p", 2, s, (const double[]){1, 1, 2, 1, 2, 3});
+            ag_node *p = ag_test_var(g, "p", 2, s, (const double[]){1, 1, 2, 1, 2, 3});
             /* labels (2) or, for floats, (2,1) as Keras allows */
             ag_node *y = cst(g, label_types[lt], lt == 2 ? 2 : 1, ls, (const double[]){2, 0});
             ag_node *l = ag_sparse_categorical_crossentropy(g, p, y, 0);
@@ -603,8 +584,8 @@ static void test_sparse_categorical_crossentropy(void **state)
             AG_ASSERT_NEAR(loss_value(l), (-log(0.5) - log(1.0 / 6)) / 2, tol(dt, 1));
             ag_graph_free(g);
 
-            g = graph(dt);
-            p = var(g, "x", 2, s, (const double[]){1, 2, 3, 0, 0, 0});
+            g = ag_test_graph(dt);
+            p = ag_test_var(g, "x", 2, s, (const double[]){1, 2, 3, 0, 0, 0});
             y = cst(g, label_types[lt], 1, ls, (const double[]){2, 1});
             l = ag_sparse_categorical_crossentropy(g, p, y, 1);
             run(g, l, NULL);
@@ -616,7 +597,7 @@ static void test_sparse_categorical_crossentropy(void **state)
             ag_graph_free(g);
         }
     /* labels out of range, not whole, or of the wrong shape */
-    ag_graph *g = graph(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     int64_t s[2] = {2, 3}, ls[1] = {2}, l3[1] = {3};
     ag_node *p = ag_variable(g, "p", 2, s);
     ag_node *li = ag_input(g, "labels", AG_INT32, 1, ls);
@@ -643,9 +624,9 @@ static void test_mean_squared_error_and_errors(void **state)
 {
     (void)state;
     for (int d = 0; d < 2; d++) {
-        ag_graph *g = graph(FLOATS[d]);
+        ag_graph *g = ag_test_graph(FLOATS[d]);
         int64_t s[1] = {3};
-        ag_node *x = var(g, "x", 1, s, (const double[]){1, 2, 3});
+        ag_node *x = ag_test_var(g, "x", 1, s, (const double[]){1, 2, 3});
         ag_node *y = cst(g, AG_FLOAT64, 1, s, (const double[]){1, 0, 0});
         ag_node *l = ag_mean_squared_error(g, x, y);
         run(g, l, NULL);
@@ -656,7 +637,7 @@ static void test_mean_squared_error_and_errors(void **state)
         ag_graph_free(g);
     }
     /* pred and target shapes must match; targets must be floats */
-    ag_graph *g = graph(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     int64_t a[2] = {2, 3}, b[2] = {3, 2};
     ag_node *p = ag_variable(g, "p", 2, a), *t = ag_variable(g, "t", 2, b);
     ag_node *(*losses[3])(ag_graph *, ag_node *, ag_node *,
@@ -733,7 +714,7 @@ static void test_thread_count_invariance(void **state)
             int tx = f & 1, ty = f >> 1;
             /* batched and shared, each large enough to run in parallel */
             for (int shared = 0; shared < 2; shared++) {
-                case_graph c = {.g = graph(FLOATS[d]), .n_leaves = 2};
+                case_graph c = {.g = ag_test_graph(FLOATS[d]), .n_leaves = 2};
                 int64_t xs[3] = {5, tx ? 70 : 123, tx ? 123 : 70};
                 int64_t ys[3] = {5, ty ? 90 : 70, ty ? 70 : 90};
                 c.leaves[0] = rand_var(c.g, "x", 3, xs, 1);
@@ -746,7 +727,7 @@ static void test_thread_count_invariance(void **state)
     for (int d = 0; d < 2; d++)
         for (int pad = 0; pad < 3; pad++)
             for (int stride = 1; stride <= 2; stride++) {
-                case_graph c = {.g = graph(FLOATS[d]), .n_leaves = 3};
+                case_graph c = {.g = ag_test_graph(FLOATS[d]), .n_leaves = 3};
                 int64_t xs[3] = {8, 45, 24}, ws[3] = {4, 24, 40}, bs[1] = {40};
                 c.leaves[0] = rand_var(c.g, "x", 3, xs, 1);
                 c.leaves[1] = rand_var(c.g, "w", 3, ws, 2);
@@ -758,7 +739,7 @@ static void test_thread_count_invariance(void **state)
             }
     /* embedding's scatter-add and softmax */
     for (int d = 0; d < 2; d++) {
-        case_graph c = {.g = graph(FLOATS[d]), .n_leaves = 1};
+        case_graph c = {.g = ag_test_graph(FLOATS[d]), .n_leaves = 1};
         int64_t ts[2] = {50, 64}, is[2] = {64, 40};
         c.leaves[0] = rand_var(c.g, "table", 2, ts, 1);
         ag_tensor *ids = ag_tensor_new(AG_INT32, 2, is, NULL);
@@ -777,7 +758,7 @@ static void test_thread_count_invariance(void **state)
 static void test_steady_state_allocates_nothing(void **state)
 {
     (void)state;
-    ag_graph *g = graph(AG_FLOAT32);
+    ag_graph *g = ag_test_graph(AG_FLOAT32);
     ag_graph_set_training(g, 1);
     int64_t is[2] = {-1, -1}, ts[2] = {30, 16}, ws[3] = {4, 16, 8}, ds[2] = {8, 1};
     ag_node *ids = ag_input(g, "ids", AG_INT32, 2, is);

@@ -45,4 +45,25 @@ static inline void ag_assert_msg_has(const char *msg, const char *needle)
     if (!strstr(msg, needle)) fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
 }
 
+/* A new graph computing in float dtype dt. */
+static inline ag_graph *ag_test_graph(ag_dtype dt)
+{
+    ag_graph *g = ag_graph_new();
+    assert_non_null(g);
+    ag_graph_set_float(g, dt);
+    return g;
+}
+
+/* A variable of g's float dtype holding v (size of shape's elements). */
+static inline ag_node *ag_test_var(ag_graph *g, const char *name, int rank, const int64_t *shape,
+                                   const double *v)
+{
+    ag_node *n = ag_variable(g, name, rank, shape);
+    if (!n) fail_msg("variable %s: %s", name, ag_graph_error(g));
+    ag_tensor *t = ag_value(n);
+    for (int64_t i = 0; i < t->size; i++)
+        ag_tensor_set(t, i, v[i]);
+    return n;
+}
+
 #endif
