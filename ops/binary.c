@@ -119,6 +119,21 @@ void ag__bcast_init(ag__bcast *p, int n, const ag_shape *in)
     }
 }
 
+/* Steps the counters cnt[0..top] of the summed axes rd[] like an odometer
+ * (the last fastest), moving off by the axes' strides zs; 0 when done. */
+static inline int odometer_next(int top, const int *rd, const int64_t *dim, const int64_t *zs,
+                                int64_t *cnt, int64_t *off)
+{
+    for (int j = top; j >= 0; j--) {
+        int d = rd[j];
+        *off += zs[d];
+        if (++cnt[j] < dim[d]) return 1;
+        *off -= zs[d] * dim[d];
+        cnt[j] = 0;
+    }
+    return 0;
+}
+
 /* Both helpers, written once for float and double. */
 #define BCAST_HELPERS(T)                                                                           \
     void ag__bcast_reduce_add_##T(const ag__bcast *p, int a, const T *src, T *dst, double scale)   \
@@ -158,15 +173,7 @@ void ag__bcast_init(ag__bcast *p, int n, const ag_shape *in)
                     const T *sr = src + off + c0;                                                  \
                     for (int64_t i = 0; i < n; i++)                                                \
                         sum[i] += sr[i];                                                           \
-                    int j = m - 1;                                                                 \
-                    for (; j >= 0; j--) {                                                          \
-                        int d = rd[j];                                                             \
-                        off += zs[d];                                                              \
-                        if (++cnt[j] < p->dim[d]) break;                                           \
-                        off -= zs[d] * p->dim[d];                                                  \
-                        cnt[j] = 0;                                                                \
-                    }                                                                              \
-                    if (j < 0) break;                                                              \
+                    if (!odometer_next(m - 1, rd, p->dim, zs, cnt, &off)) break;                   \
                 }                                                                                  \
                 T *dr = dst + krow * C + c0;                                                       \
                 for (int64_t i = 0; i < n; i++)                                                    \
@@ -195,15 +202,7 @@ void ag__bcast_init(ag__bcast *p, int n, const ag_shape *in)
                     }                                                                              \
                     for (; i < L; i++)                                                             \
                         s4[i & 3] += sr[i];                                                        \
-                    int j = m - 2;                                                                 \
-                    for (; j >= 0; j--) {                                                          \
-                        int d = rd[j];                                                             \
-                        off += zs[d];                                                              \
-                        if (++cnt[j] < p->dim[d]) break;                                           \
-                        off -= zs[d] * p->dim[d];                                                  \
-                        cnt[j] = 0;                                                                \
-                    }                                                                              \
-                    if (j < 0) break;                                                              \
+                    if (!odometer_next(m - 2, rd, p->dim, zs, cnt, &off)) break;                   \
                 }                                                                                  \
                 dst[e] += (T)(scale * ((s4[0] + s4[1]) + (s4[2] + s4[3])));                        \
             }                                                                                      \
