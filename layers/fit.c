@@ -322,6 +322,20 @@ static ag_status tensor_batch(void *user, int64_t b, const ag_tensor **inputs,
     return AG_OK;
 }
 
+/* Whole tensors x (and y, may be NULL) as a batch source over examples in
+ * their order (fit shuffles td->order itself). td->order must be freed. */
+static ag_status tensor_source(ag_model *m, const char *who, const ag_tensor *const *x,
+                               const ag_tensor *y, int64_t n, int64_t batch_size, tensor_data *td,
+                               ag_batch_source *src)
+{
+    *td = (tensor_data){m, x, y, n, batch_size, malloc((size_t)(n ? n : 1) * sizeof(int64_t))};
+    if (!td->order) return ag__model_fail(m, AG_ERR_NOMEM, "%s: out of memory", who);
+    for (int64_t i = 0; i < n; i++)
+        td->order[i] = i;
+    *src = (ag_batch_source){(n + batch_size - 1) / batch_size, tensor_batch, td};
+    return AG_OK;
+}
+
 /* ---- the epoch loop ---- */
 
 static double now_s(void)
@@ -602,11 +616,10 @@ ag_status ag_model_fit(ag_model *m, const ag_tensor *const *x, const ag_tensor *
     if (!y) return ag__model_fail(m, AG_ERR_ARG, "fit: y is NULL");
     ag_status st = check_tensors(m, "fit", x, y, o.batch_size, &n);
     if (st) return st;
-    tensor_data td = {m, x, y, n, o.batch_size, malloc((size_t)n * sizeof(int64_t))};
-    if (!td.order) return ag__model_fail(m, AG_ERR_NOMEM, "fit: out of memory");
-    for (int64_t i = 0; i < n; i++)
-        td.order[i] = i;
-    ag_batch_source src = {(n + o.batch_size - 1) / o.batch_size, tensor_batch, &td};
+    tensor_data td;
+    ag_batch_source src;
+    st = tensor_source(m, "fit", x, y, n, o.batch_size, &td, &src);
+    if (st) return st;
     st = fit_impl(m, &src, 1, &td, &o, history);
     free(td.order);
     return st;
@@ -641,11 +654,10 @@ ag_status ag_model_evaluate(ag_model *m, const ag_tensor *const *x, const ag_ten
     int64_t n;
     ag_status st = check_tensors(m, "evaluate", x, y, batch_size, &n);
     if (st) return st;
-    tensor_data td = {m, x, y, n, batch_size, malloc((size_t)n * sizeof(int64_t))};
-    if (!td.order) return ag__model_fail(m, AG_ERR_NOMEM, "evaluate: out of memory");
-    for (int64_t i = 0; i < n; i++)
-        td.order[i] = i;
-    ag_batch_source src = {(n + batch_size - 1) / batch_size, tensor_batch, &td};
+    tensor_data td;
+    ag_batch_source src;
+    st = tensor_source(m, "evaluate", x, y, n, batch_size, &td, &src);
+    if (st) return st;
     eval_result r = {0};
     st = evaluate_src(m, &src, &r);
     free(td.order);
@@ -776,11 +788,10 @@ ag_status ag_model_predict(ag_model *m, const ag_tensor *const *x, int64_t batch
     int64_t n;
     ag_status st = check_tensors(m, "predict", x, NULL, batch_size, &n);
     if (st) return st;
-    tensor_data td = {m, x, NULL, n, batch_size, malloc((size_t)n * sizeof(int64_t))};
-    if (!td.order) return ag__model_fail(m, AG_ERR_NOMEM, "predict: out of memory");
-    for (int64_t i = 0; i < n; i++)
-        td.order[i] = i;
-    ag_batch_source src = {(n + batch_size - 1) / batch_size, tensor_batch, &td};
+    tensor_data td;
+    ag_batch_source src;
+    st = tensor_source(m, "predict", x, NULL, n, batch_size, &td, &src);
+    if (st) return st;
     st = predict_src(m, &src, out);
     free(td.order);
     return st;
