@@ -65,6 +65,19 @@ ag_status ag_error_set(ag_error *err, ag_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* s[0..n) for a message: control bytes, DEL and a backslash written as
+ * \xNN and a doubled backslash into buf (cap bytes, NUL-terminated, cut
+ * short when full), so bytes quoted from a file cannot drive the user's
+ * terminal. Returns buf. */
+const char *ag_escape(const char *s, size_t n, char *buf, size_t cap);
+
+/* The memory budget, process-wide: no tensor and no file attograd reads may
+ * be larger, and the tensors one graph holds (values, gradients, workspace)
+ * may not add up to more. A call that would exceed it fails with AG_ERR_NOMEM
+ * and a message naming the sizes, before allocating. 0 (the default): none.
+ * ag_memory_limit returns the budget in bytes (UINT64_MAX when none). */
+void ag_set_memory_limit(uint64_t bytes);
+uint64_t ag_memory_limit(void);
 
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                   */
@@ -111,6 +124,9 @@ void ag_tensor_release(ag_tensor *t); /* frees the storage of an embedded tensor
 void ag_tensor_zero(ag_tensor *t);
 /* Element i (flat index) as a double, and set from a double. */
 double ag_tensor_get(const ag_tensor *t, int64_t i);
+/* Flat index of the first NaN or infinity in t, or -1 when every element is
+ * finite (integer and bool tensors always are). */
+int64_t ag_tensor_find_nonfinite(const ag_tensor *t);
 void ag_tensor_set(ag_tensor *t, int64_t i, double v);
 /* Writes "(2, 3, 4)" into buf. -1 dims print as None. */
 const char *ag_shape_str(int rank, const int64_t *shape, char *buf, size_t n);
@@ -862,13 +878,15 @@ ag_status ag_model_run(ag_model *m, const ag_tensor *const *x, ag_node *const *e
  * then the weights' bytes, little-endian. Written to <path>.tmp.XXXXXX in the
  * same directory, flushed and fsync-ed, renamed over path, and the directory
  * fsync-ed: a crash never leaves a half-written path. The compile settings
- * ("training_config") are saved too; the optimizer's state is not. */
+ * ("training_config") are saved too, and each tensor's CRC-32 ("crc32/NAME"
+ * in __metadata__). */
 ag_status ag_model_save(ag_model *m, const char *path, const char *const *meta_keys,
                         const char *const *meta_values, int n_meta);
 /* Rebuilds the model from the file's config and loads its weights:
  * predictions are bit-identical to the saved model's. A truncated or
- * corrupted file, a tensor missing or of the wrong dtype/shape, is refused
- * (NULL, err says why). */
+ * corrupted file (a checksum that does not match), a tensor missing or of
+ * the wrong dtype/shape — checked before the weight is allocated — or a
+ * non-finite weight is refused (NULL, err says why and names the tensor). */
 ag_model *ag_model_load(const char *path, ag_error *err);
 /* A __metadata__ entry of the file the model was loaded from; NULL if none. */
 const char *ag_model_metadata(const ag_model *m, const char *key);
@@ -879,8 +897,10 @@ typedef struct ag_safetensors ag_safetensors;
 ag_status ag_safetensors_save(const char *path, const char *const *names,
                               const ag_tensor *const *tensors, int n, const char *const *meta_keys,
                               const char *const *meta_values, int n_meta, ag_error *err);
-/* Reads and checks the whole file (header length, JSON, dtypes, shapes,
- * offsets in order, inside the file and covering it). */
+/* Reads and checks the whole file (a regular file; header length, JSON
+ * without repeated keys, dtypes, shapes, offsets in order, inside the file
+ * and covering it, and each "crc32/NAME" checksum present). The checksums
+ * are not listed among the metadata. */
 ag_safetensors *ag_safetensors_open(const char *path, ag_error *err);
 void ag_safetensors_close(ag_safetensors *st);
 int ag_safetensors_count(const ag_safetensors *st);
@@ -968,6 +988,7 @@ typedef struct ag_pair_ids {
     int32_t *a_ids, *b_ids;
     float *label;            /* (n) */
     int64_t n_tokens, n_oov; /* ids stored, and how many of them are [UNK] */
+    int64_t n_truncated;     /* texts longer than max_len (cut to it)         */
 } ag_pair_ids;
 ag_pair_ids *ag_pair_ids_encode(const ag_pairs *p, const ag_vocab *v, int64_t max_len,
                                 ag_error *err);

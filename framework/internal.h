@@ -10,6 +10,7 @@
 
 #include "../attograd.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct ag_node {
@@ -39,6 +40,7 @@ struct ag_graph {
     int training;
     uint64_t step;
     uint64_t allocs;
+    uint64_t bytes; /* capacity of the tensors ag__ensure sized (the memory budget) */
     ag_node **nodes;
     int n_nodes, cap_nodes;
 };
@@ -126,8 +128,23 @@ extern const int ag__builtin_op_count;
 ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *shape, double lo,
                         double hi, uint64_t seed, uint64_t stream);
 
-/* A whole file in a malloc'd NUL-terminated buffer; *len (when not NULL)
- * gets its size. NULL with err set ("cannot open PATH ...") on failure. */
+/* ---- files (framework/file.c) ----
+ * A regular file opened for reading: opened with O_NONBLOCK and checked with
+ * fstat first, so a FIFO or a device is refused at once instead of blocking;
+ * *size (when not NULL) gets its length. NULL with err set ("WHO: cannot
+ * open PATH: No such file or directory") on failure. */
+FILE *ag__open_read(const char *path, const char *who, uint64_t *size, ag_error *err);
+/* A whole regular file in a malloc'd NUL-terminated buffer; *len (when not
+ * NULL) gets its size. Refused before allocating when larger than the memory
+ * limit. NULL with err set on failure. */
 char *ag__read_file(const char *path, size_t *len, ag_error *err);
+/* Atomic writes: create opens <path>.tmp.XXXXXX in path's directory (*tmp
+ * gets its malloc'd name); write into it, then commit(f, tmp, path, who, ok)
+ * with ok = 0 when a write failed: it flushes, fsyncs, closes and renames
+ * over path (then fsyncs the directory), or removes the temporary file and
+ * says why. commit frees tmp and always closes f. */
+FILE *ag__atomic_create(const char *path, const char *who, char **tmp, ag_error *err);
+ag_status ag__atomic_commit(FILE *f, char *tmp, const char *path, const char *who, int ok,
+                            ag_error *err);
 
 #endif

@@ -96,6 +96,11 @@ struct ag_model {
     /* metadata of the file the model was loaded from */
     int n_meta;
     char **meta_key, **meta_value;
+    /* while loading: the file whose tensors each weight must match before it
+     * is allocated (NULL otherwise), its path, and the model's float dtype */
+    const ag_safetensors *load_file;
+    const char *load_path;
+    ag_dtype load_dtype;
 };
 
 /* Sets the model's error (on its graph), replacing an earlier one. Returns
@@ -127,8 +132,12 @@ ag_node *ag__layer_call(ag_layer *l, ag_node *const *in, int n, const ag_attenti
 /* Makes a layer of class_name from a parsed config object (name and
  * trainable included). */
 ag_layer *ag__layer_from_json(ag_model *m, const char *class_name, const ag_json *cfg);
-/* Builds a model from a parsed config ({"class_name", "config"}). */
-ag_model *ag__model_from_json(const ag_json *root, ag_error *err);
+/* Builds a model from a parsed config ({"class_name", "config"}). With a
+ * file (path names it), every weight is checked against the file's tensor of
+ * its name (present, same dtype and shape) before it is allocated, so a
+ * config cannot make the loader allocate what the file does not hold. */
+ag_model *ag__model_from_json(const ag_json *root, const ag_safetensors *file, const char *path,
+                              ag_error *err);
 /* The class named name, or NULL. */
 const ag_layer_class *ag__layer_class_find(const char *class_name);
 /* A seed for dropout: the user's, or one drawn from the model and layer. */
