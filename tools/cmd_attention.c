@@ -156,20 +156,8 @@ static int parse(int argc, char **argv, opts *o)
         else
             return usage_error("--dtype must be one of {float32, float64}, received '%s'", dtype);
     }
-    if (rate) {
-        char *end;
-        errno = 0;
-        o->dropout = strtod(rate, &end);
-        if (*end || errno || !(o->dropout >= 0 && o->dropout < 1))
-            return usage_error("--dropout must be a number in [0, 1), received '%s'", rate);
-    }
-    if (seed) {
-        char *end;
-        errno = 0;
-        o->seed = strtoull(seed, &end, 10);
-        if (*end || errno || *seed == '-')
-            return usage_error("--seed must be a non-negative integer, received '%s'", seed);
-    }
+    if (rate && !opt_num(WHO, "--dropout", rate, 0, 1, 0, 1, &o->dropout)) return 2;
+    if (seed && !opt_u64(WHO, "--seed", seed, &o->seed)) return 2;
     const char *grads[5] = {o->grad_query, o->grad_value, o->grad_key, o->grad_scale,
                             o->grad_concat_w};
     for (int i = 0; i < 5 && !o->grad_output; i++)

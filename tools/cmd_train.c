@@ -34,18 +34,10 @@ static void usage(FILE *f)
         "  --seed N             initialisation and shuffling seed (default 1337)\n"
         "  --threads N          OpenMP threads (default: all cores)\n"
         "  --limit N            train on the first N training pairs only\n"
+        "  --max-length N       texts keep their first N tokens (default 100, which truncates\n"
+        "                       no Bible verse but Esther 8:9); saved with the model\n"
         "  --save MODEL         write the model and its vocabulary (.safetensors)\n"
         "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n");
-}
-
-static int parse_int(const char *s, long long lo, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*end || !*s || errno || v < lo) return 0;
-    *out = v;
-    return 1;
 }
 
 static ag_pairs *load(const char *dir, const char *name)
@@ -81,7 +73,8 @@ static int output_dirs(const char *save, const char *heat)
 
 /* Heatmaps of the first two positive and two negative validation pairs
  * whose texts have at most 30 tokens each. */
-static void heatmaps(ag_model *m, const ag_vocab *v, const ag_pairs *val, const char *dir)
+static void heatmaps(ag_model *m, const ag_vocab *v, int64_t max_length, const ag_pairs *val,
+                     const char *dir)
 {
     int want[2] = {2, 2};
     for (int64_t i = 0; i < val->n && (want[0] || want[1]); i++) {
@@ -95,7 +88,7 @@ static void heatmaps(ag_model *m, const ag_vocab *v, const ag_pairs *val, const 
         char png[4200];
         snprintf(png, sizeof png, "%s/val_%05lld_label%d.png", dir, (long long)i + 1, y);
         double p;
-        if (!sim_heatmap(m, v, val->a[i], val->b[i], png, "attograd train", &p))
+        if (!sim_heatmap(m, v, max_length, val->a[i], val->b[i], png, "attograd train", &p))
             printf("heatmap: %s (label %d, p = %.3f)\n", png, y, p);
     }
 }
@@ -104,8 +97,10 @@ int cmd_train(int argc, char **argv)
 {
     sim_config cfg = {"dot", 10000, 64, 100, 1337};
     const char *data = NULL, *save = NULL, *heat = NULL;
-    long long epochs = 4, batch = 64, threads = 0, limit = 0, seed = 1337, mt = 10000, dim = 64,
-              filters = 100;
+    const char *who = "attograd train";
+    long long epochs = 4, batch = 64, threads = 0, limit = 0, mt = 10000, dim = 64, filters = 100,
+              max_length = SIM_MAX_LENGTH;
+    uint64_t seed = 1337;
     double lr = 0.001;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -129,41 +124,37 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--attention"))
             cfg.attention = val;
         else if (!strcmp(a, "--epochs"))
-            ok = parse_int(val, 1, &epochs);
+            ok = opt_int(who, a, val, 1, 100000, &epochs);
         else if (!strcmp(a, "--batch-size"))
-            ok = parse_int(val, 1, &batch);
+            ok = opt_int(who, a, val, 1, 1000000, &batch);
         else if (!strcmp(a, "--threads"))
-            ok = parse_int(val, 1, &threads);
+            ok = opt_int(who, a, val, 1, 1024, &threads);
         else if (!strcmp(a, "--limit"))
-            ok = parse_int(val, 1, &limit);
+            ok = opt_int(who, a, val, 1, INT64_MAX, &limit);
         else if (!strcmp(a, "--seed"))
-            ok = parse_int(val, 0, &seed);
+            ok = opt_u64(who, a, val, &seed);
         else if (!strcmp(a, "--max-tokens"))
-            ok = parse_int(val, 3, &mt) && mt <= 100000000;
+            ok = opt_int(who, a, val, 3, 100000000, &mt);
         else if (!strcmp(a, "--dim"))
-            ok = parse_int(val, 1, &dim);
+            ok = opt_int(who, a, val, 1, 65536, &dim);
         else if (!strcmp(a, "--filters"))
-            ok = parse_int(val, 1, &filters);
-        else if (!strcmp(a, "--learning-rate")) {
-            char *end;
-            lr = strtod(val, &end);
-            ok = !*end && lr > 0;
-        } else {
+            ok = opt_int(who, a, val, 1, 65536, &filters);
+        else if (!strcmp(a, "--max-length"))
+            ok = opt_int(who, a, val, 1, 1000000, &max_length);
+        else if (!strcmp(a, "--learning-rate"))
+            ok = opt_num(who, a, val, 0, 1e300, 1, 0, &lr);
+        else {
             fprintf(stderr, "attograd train: unknown option '%s' (see --help)\n", a);
             return 2;
         }
-        if (!ok) {
-            fprintf(stderr, "attograd train: %s: invalid value '%s' (see --help for the range)\n",
-                    a, val);
-            return 2;
-        }
+        if (!ok) return 2;
     }
     if (!data) {
         fprintf(stderr, "attograd train: --data DIR is required (see --help)\n");
         return 2;
     }
     cfg.max_tokens = (int)mt, cfg.dim = (int)dim, cfg.filters = (int)filters;
-    cfg.seed = (uint64_t)seed;
+    cfg.seed = seed;
     if (threads) omp_set_num_threads((int)threads);
     if (!output_dirs(save, heat)) return 1;
 
@@ -184,15 +175,18 @@ int cmd_train(int argc, char **argv)
         tr->n = limit;
     }
     if (!(v = ag_vocab_from_pairs(tr, cfg.max_tokens, &err)) ||
-        !(dtr = ag_pair_ids_encode(tr, v, 0, &err)) ||
-        !(dva = ag_pair_ids_encode(va, v, 0, &err)) ||
-        !(dte = ag_pair_ids_encode(te, v, 0, &err)) ||
+        !(dtr = ag_pair_ids_encode(tr, v, max_length, &err)) ||
+        !(dva = ag_pair_ids_encode(va, v, max_length, &err)) ||
+        !(dte = ag_pair_ids_encode(te, v, max_length, &err)) ||
         sim_source_init(&str, dtr, batch, cfg.seed ? cfg.seed : 1, &err) ||
         sim_source_init(&sva, dva, batch, 0, &err) || sim_source_init(&ste, dte, batch, 0, &err)) {
         fprintf(stderr, "attograd train: %s\n", err.msg);
         goto done;
     }
     sva.timed = &str;
+    sim_report_truncated(who, "train.tsv", dtr, max_length);
+    sim_report_truncated(who, "val.tsv", dva, max_length);
+    sim_report_truncated(who, "test.tsv", dte, max_length);
     printf("pairs: train %lld, val %lld, test %lld; vocabulary %d entries; unknown tokens: "
            "val %.1f%%, test %.1f%%\n",
            (long long)tr->n, (long long)va->n, (long long)te->n, ag_vocab_size(v),
@@ -245,11 +239,11 @@ int cmd_train(int argc, char **argv)
 
     if (save) {
         char *vs = ag_vocab_to_string(v, &err);
-        char mts[32];
-        snprintf(mts, sizeof mts, "%d", cfg.max_tokens);
-        const char *keys[3] = {"vocabulary", "task", "attention"};
-        const char *vals[3] = {vs, "text-similarity", cfg.attention};
-        if (!vs || ag_model_save(m, save, keys, vals, 3)) {
+        char mls[32];
+        snprintf(mls, sizeof mls, "%lld", max_length);
+        const char *keys[4] = {"vocabulary", "task", "attention", "max_length"};
+        const char *vals[4] = {vs, "text-similarity", cfg.attention, mls};
+        if (!vs || ag_model_save(m, save, keys, vals, 4)) {
             fprintf(stderr, "attograd train: %s\n", vs ? ag_model_error(m) : err.msg);
             free(vs);
             goto done;
@@ -257,7 +251,7 @@ int cmd_train(int argc, char **argv)
         free(vs);
         printf("saved %s\n", save);
     }
-    if (heat) heatmaps(m, v, va, heat);
+    if (heat) heatmaps(m, v, max_length, va, heat);
     rc = 0;
 done:
     ag_history_release(&h);

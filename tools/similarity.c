@@ -112,17 +112,22 @@ void sim_source_release(sim_source *s)
 
 /* ---- saved models ---- */
 
-int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v)
+int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v, int64_t *max_length)
 {
     ag_error err = {0};
     *v = NULL;
+    *max_length = SIM_MAX_LENGTH;
     *m = ag_model_load(path, &err);
     if (!*m) {
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
     const char *voc = ag_model_metadata(*m, "vocabulary");
-    if (!voc) {
+    const char *ml = ag_model_metadata(*m, "max_length");
+    long long mlv = SIM_MAX_LENGTH;
+    if (ml && !opt_int(who, "the model's max_length", ml, 1, 1000000, &mlv)) {
+        /* printed */
+    } else if (!voc) {
         fprintf(stderr,
                 "%s: %s has no \"vocabulary\" metadata: not a model saved by `attograd train`\n",
                 who, path);
@@ -141,6 +146,7 @@ int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v)
         ag_vocab_free(*v);
         *v = NULL;
     } else {
+        *max_length = mlv;
         return 0;
     }
     ag_model_free(*m);
@@ -155,8 +161,8 @@ void sim_free_labels(char **labels, int64_t n)
     free(labels);
 }
 
-int sim_encode_one(const ag_vocab *v, const char *text, ag_tensor *t, char ***labels,
-                   int64_t *n_labels, const char *who)
+int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_length, ag_tensor *t,
+                   char ***labels, int64_t *n_labels, const char *who)
 {
     ag_error err = {0};
     int64_t n = 0;
@@ -164,6 +170,11 @@ int sim_encode_one(const ag_vocab *v, const char *text, ag_tensor *t, char ***la
     if (!tok) {
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
+    }
+    if (max_length > 0 && n > max_length) {
+        fprintf(stderr, "%s: a text of %lld tokens truncated to %lld (--max-length)\n", who,
+                (long long)n, (long long)max_length);
+        n = max_length;
     }
     int64_t len = n ? n : 1;
     if (ag_tensor_reshape_storage(t, AG_INT32, 2, (int64_t[]){1, len}, NULL, &err)) {
@@ -187,15 +198,24 @@ int sim_encode_one(const ag_vocab *v, const char *text, ag_tensor *t, char ***la
     return 0;
 }
 
-int sim_heatmap(ag_model *m, const ag_vocab *v, const char *text_a, const char *text_b,
-                const char *png, const char *who, double *prob)
+void sim_report_truncated(const char *who, const char *file, const ag_pair_ids *d,
+                          int64_t max_length)
+{
+    if (d->n_truncated)
+        fprintf(stderr,
+                "%s: truncated %lld of the %lld texts of %s to %lld tokens (--max-length)\n", who,
+                (long long)d->n_truncated, (long long)(2 * d->n), file, (long long)max_length);
+}
+
+int sim_heatmap(ag_model *m, const ag_vocab *v, int64_t max_length, const char *text_a,
+                const char *text_b, const char *png, const char *who, double *prob)
 {
     ag_tensor a = {0}, b = {0};
     char **la = NULL, **lb = NULL;
     int64_t na = 0, nb = 0;
     int rc = 1;
-    if (sim_encode_one(v, text_a, &a, &la, &na, who) ||
-        sim_encode_one(v, text_b, &b, &lb, &nb, who))
+    if (sim_encode_one(v, text_a, max_length, &a, &la, &na, who) ||
+        sim_encode_one(v, text_b, max_length, &b, &lb, &nb, who))
         goto done;
     ag_layer *att = ag_model_get_layer(m, "attention");
     ag_node *scores = ag_layer_attention_scores(att, 0);
@@ -247,6 +267,7 @@ typedef struct {
     const char *model, *data, *out, *text[2];
     int n_text;
     int64_t batch_size;
+    int64_t max_length; /* 0: the model's */
 } use_args;
 
 static int parse_use(int argc, char **argv, const char *who, const char *usage, use_args *u)
@@ -265,13 +286,13 @@ static int parse_use(int argc, char **argv, const char *who, const char *usage, 
         else if (!strcmp(argv[i], "--out") && has)
             u->out = argv[++i];
         else if (!strcmp(argv[i], "--batch-size") && has) {
-            char *end;
-            u->batch_size = strtoll(argv[++i], &end, 10);
-            if (*end || u->batch_size < 1) {
-                fprintf(stderr, "%s: --batch-size expects an integer >= 1, received '%s'\n", who,
-                        argv[i]);
-                return 1;
-            }
+            long long b;
+            if (!opt_int(who, argv[i], argv[i + 1], 1, 1000000, &b)) return 1;
+            u->batch_size = b, i++;
+        } else if (!strcmp(argv[i], "--max-length") && has) {
+            long long l;
+            if (!opt_int(who, argv[i], argv[i + 1], 1, 1000000, &l)) return 1;
+            u->max_length = l, i++;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             fprintf(stderr, "%s: unknown option or missing value '%s' (see --help)\n", who,
                     argv[i]);
@@ -291,7 +312,8 @@ static int parse_use(int argc, char **argv, const char *who, const char *usage, 
 }
 
 /* Loads model and pairs, encodes them; 0 or 1 (printed). */
-static int load_pairs_for(const char *path, const ag_vocab *v, const char *who, ag_pair_ids **d)
+static int load_pairs_for(const char *path, const ag_vocab *v, int64_t max_length, const char *who,
+                          ag_pair_ids **d)
 {
     ag_error err = {0};
     ag_pairs *p = ag_pairs_load(path, &err);
@@ -299,12 +321,13 @@ static int load_pairs_for(const char *path, const ag_vocab *v, const char *who, 
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
-    *d = ag_pair_ids_encode(p, v, 0, &err);
+    *d = ag_pair_ids_encode(p, v, max_length, &err);
     ag_pairs_free(p);
     if (!*d) {
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
+    sim_report_truncated(who, path, *d, max_length);
     return 0;
 }
 
@@ -314,7 +337,7 @@ int cmd_evaluate(int argc, char **argv)
     use_args u;
     int r = parse_use(argc, argv, who,
                       "usage: attograd evaluate --model MODEL.safetensors --data FILE.tsv "
-                      "[--batch-size N]\n"
+                      "[--batch-size N] [--max-length N]\n"
                       "Accuracy (threshold 0.5), ROC AUC and binary cross-entropy of a model saved "
                       "by `attograd train` on labelled pairs (text_a<TAB>text_b<TAB>label).\n",
                       &u);
@@ -325,12 +348,14 @@ int cmd_evaluate(int argc, char **argv)
     }
     ag_model *m;
     ag_vocab *v;
-    if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml;
+    if (sim_load(u.model, who, &m, &v, &ml)) return 1;
+    if (u.max_length) ml = u.max_length;
     ag_pair_ids *d = NULL;
     int rc = 1;
     sim_source s = {0};
     ag_error err = {0};
-    if (!load_pairs_for(u.data, v, who, &d)) {
+    if (!load_pairs_for(u.data, v, ml, who, &d)) {
         double loss, metric[AG_MAX_METRICS];
         if (sim_source_init(&s, d, u.batch_size, 0, &err))
             fprintf(stderr, "%s: %s\n", who, err.msg);
@@ -356,7 +381,7 @@ int cmd_predict(int argc, char **argv)
     int r = parse_use(argc, argv, who,
                       "usage: attograd predict --model MODEL.safetensors \"text a\" \"text b\"\n"
                       "       attograd predict --model MODEL.safetensors --data FILE.tsv "
-                      "[--batch-size N]\n"
+                      "[--batch-size N] [--max-length N]\n"
                       "The probability that text b paraphrases text a; with --data, one "
                       "probability per line of FILE.tsv (its labels are not used).\n",
                       &u);
@@ -367,12 +392,14 @@ int cmd_predict(int argc, char **argv)
     }
     ag_model *m;
     ag_vocab *v;
-    if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml;
+    if (sim_load(u.model, who, &m, &v, &ml)) return 1;
+    if (u.max_length) ml = u.max_length;
     int rc = 1;
     if (!u.data) {
         ag_tensor a = {0}, b = {0};
-        if (!sim_encode_one(v, u.text[0], &a, NULL, NULL, who) &&
-            !sim_encode_one(v, u.text[1], &b, NULL, NULL, who)) {
+        if (!sim_encode_one(v, u.text[0], ml, &a, NULL, NULL, who) &&
+            !sim_encode_one(v, u.text[1], ml, &b, NULL, NULL, who)) {
             if (ag_model_run(m, (const ag_tensor *[]){&a, &b}, NULL, 0))
                 fprintf(stderr, "%s: %s\n", who, ag_model_error(m));
             else {
@@ -387,7 +414,7 @@ int cmd_predict(int argc, char **argv)
         sim_source s = {0};
         ag_error err = {0};
         ag_tensor *out = NULL;
-        if (!load_pairs_for(u.data, v, who, &d)) {
+        if (!load_pairs_for(u.data, v, ml, who, &d)) {
             if (sim_source_init(&s, d, u.batch_size, 0, &err))
                 fprintf(stderr, "%s: %s\n", who, err.msg);
             else if (ag_model_predict_source(m, &s.src, &out))
@@ -413,7 +440,7 @@ int cmd_heatmap(int argc, char **argv)
     use_args u;
     int r = parse_use(argc, argv, who,
                       "usage: attograd heatmap --model MODEL.safetensors --out PAIR.png \"text a\" "
-                      "\"text b\"\n"
+                      "\"text b\" [--max-length N]\n"
                       "Draws the attention weights of the pair as a PNG: text a's tokens (the "
                       "query) down the side, text b's (the value) across the top, viridis from 0 "
                       "to the largest weight. Words outside the vocabulary are marked *.\n",
@@ -425,9 +452,11 @@ int cmd_heatmap(int argc, char **argv)
     }
     ag_model *m;
     ag_vocab *v;
-    if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml;
+    if (sim_load(u.model, who, &m, &v, &ml)) return 1;
+    if (u.max_length) ml = u.max_length;
     double p = 0;
-    int rc = sim_heatmap(m, v, u.text[0], u.text[1], u.out, who, &p);
+    int rc = sim_heatmap(m, v, ml, u.text[0], u.text[1], u.out, who, &p);
     if (!rc) printf("p(paraphrase) = %.4f; wrote %s\n", p, u.out);
     ag_vocab_free(v);
     ag_model_free(m);

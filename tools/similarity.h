@@ -48,20 +48,34 @@ ag_status sim_source_init(sim_source *s, const ag_pair_ids *d, int64_t batch_siz
 void sim_source_release(sim_source *s);
 double sim_now(void); /* seconds, monotonic */
 
-/* A saved model and its vocabulary (the "vocabulary" metadata entry).
- * Returns 0, or prints why to stderr (prefixed by who) and returns 1. */
-int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v);
+/* The longest text the model reads, in tokens, as Keras's
+ * TextVectorization(output_sequence_length=...) truncates: longer texts keep
+ * their first SIM_MAX_LENGTH tokens. The default covers the Bible pairs: the
+ * longest verse (Esther 8:9) has 102 tokens in the WEB, and no other verse
+ * more than 90. Saved with the model ("max_length" metadata). */
+#define SIM_MAX_LENGTH 100
 
-/* Encodes one text for the model: ids (1,T) int32 written to t; tokens
- * (when not NULL) gets a label per id, "[UNK]"-marked for unknown words
- * (free the array and its strings with sim_free_labels). */
-int sim_encode_one(const ag_vocab *v, const char *text, ag_tensor *t, char ***labels,
-                   int64_t *n_labels, const char *who);
+/* A saved model and its vocabulary (the "vocabulary" metadata entry) and
+ * max_length (the "max_length" entry; SIM_MAX_LENGTH for older files).
+ * Returns 0, or prints why to stderr (prefixed by who) and returns 1. */
+int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v, int64_t *max_length);
+
+/* Encodes one text for the model: ids (1,T) int32 written to t, at most
+ * max_length of them (a longer text is truncated and a note printed);
+ * tokens (when not NULL) gets a label per id, "[UNK]"-marked for unknown
+ * words (free the array and its strings with sim_free_labels). */
+int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_length, ag_tensor *t,
+                   char ***labels, int64_t *n_labels, const char *who);
 void sim_free_labels(char **labels, int64_t n);
 
 /* The attention heatmap of one pair, with the pair's probability in the
  * title. Returns 0, or prints why and returns 1. */
-int sim_heatmap(ag_model *m, const ag_vocab *v, const char *text_a, const char *text_b,
-                const char *png, const char *who, double *prob);
+int sim_heatmap(ag_model *m, const ag_vocab *v, int64_t max_length, const char *text_a,
+                const char *text_b, const char *png, const char *who, double *prob);
+
+/* Prints "WHO: truncated N of M texts of FILE to L tokens (--max-length)"
+ * when d has truncated texts. */
+void sim_report_truncated(const char *who, const char *file, const ag_pair_ids *d,
+                          int64_t max_length);
 
 #endif
