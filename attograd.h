@@ -295,6 +295,16 @@ ag_node *ag_concat(ag_graph *g, ag_node *const *xs, int n, int axis);
 /* z = x[..., start:start+len, ...] along axis; gx = gz scattered back. */
 ag_node *ag_slice(ag_graph *g, ag_node *x, int axis, int64_t start, int64_t len);
 
+/* Attention heads in and out of the batch axis (ops/heads.c), so that one
+ * batched attention op runs every head (MultiHeadAttention):
+ *   split_heads:  x (B,T,H·K) -> z (B·H,T,K);  z[b·H+h,t,k] = x[b,t,h·K+k]
+ *   merge_heads:  x (B·H,T,K) -> z (B,T,H·K);  the inverse
+ *   unfold_heads: x (B·H,T,S) -> z (B,H,T,S);  the same elements
+ * gx = gz moved back. */
+ag_node *ag_split_heads(ag_graph *g, ag_node *x, int64_t heads);
+ag_node *ag_merge_heads(ag_graph *g, ag_node *x, int64_t heads);
+ag_node *ag_unfold_heads(ag_graph *g, ag_node *x, int64_t heads);
+
 /* Embedding gather: ids int32/int64 (...), table (V,D) -> z (..., D).
  *   z[i,:] = table[ids[i],:];   gtable[v,:] = Σ_{i: ids[i]=v} gz[i,:]
  * An id outside [0, V) fails the run with the id and its position. */
@@ -449,12 +459,23 @@ typedef struct ag_attention_opts {
     int causal;     /* use_causal_mask: query i may not attend to key j > i */
     double dropout; /* on the weights, in training mode only                */
     uint64_t seed;  /* dropout's seed                                       */
+    /* heads folded into the batch (batch b·heads + h, as MultiHeadAttention
+     * runs its heads): the mask's batch is batch_size / heads, shared by the
+     * heads of one example. 0 or 1: no heads. */
+    int heads;
+    /* Keras 3's masked softmax (MultiHeadAttention): after the softmax the
+     * weights are multiplied by the mask, so a row with every key masked has
+     * all-zero weights (and gets no gradient). 0: Attention's rule, where
+     * such a row keeps the softmax of its -1e9-shifted scores. */
+    int zero_masked;
 } ag_attention_opts;
 
 /* The attention weights, fused: scores, masking, softmax and dropout in one
  * op whose extra memory is O(B·Tq·Tv) — the (B,Tq,Tv,D) tensor of the
  * concat and additive formulas is never materialised, in either pass.
- *   query (B,Tq,D), key (B,Tv,D), value_mask (B,Tv) bool or NULL,
+ *   query (B,Tq,D), key (B,Tv,D), value_mask (B,Tv) bool or NULL — or an
+ *   attention mask (B,Tq,Tv), query i may attend to key j where it is true;
+ *   with opts->heads = H both are (B/H, ...) and shared by the H heads,
  *   scale: NULL (no scale), shape () or (1) for dot and concat, (D) for
  *   additive; concat_weight: shape () or (1), concat only (NULL means 1)
  *   s = scores above;  s -= 1e9 where value_mask is false or (causal) j > i
@@ -466,7 +487,8 @@ ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, ag_node
 
 /* Keras's attention call: weights as above (key NULL means key = value),
  * then out = weights · value, and out's rows are zeroed where query_mask
- * (B,Tq) is false.  value (B,Tv,Dv) -> out (B,Tq,Dv). When weights_out is
+ * (B,Tq) is false (with heads > 1, put the query mask into an attention mask
+ * instead).  value (B,Tv,Dv) -> out (B,Tq,Dv). When weights_out is
  * not NULL it receives the weights node (return_attention_scores). */
 ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
                       ag_node *query_mask, ag_node *value_mask, ag_node *scale,
