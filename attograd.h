@@ -592,7 +592,8 @@ double ag_roc_auc(const float *p, const float *y, int64_t n);
  * mask (padded steps read as 0) and passes it on (other paddings drop it);
  * Dense, Activation, Dropout and LayerNormalization pass it on; Attention and
  * AdditiveAttention use [query mask, value mask] and their output carries the
- * query mask; the global poolings skip masked steps and end the mask. A
+ * query mask; Concatenate, Add, Subtract and Multiply combine their inputs'
+ * masks as Keras 3 does; the global poolings skip masked steps and end the mask. A
  * sequence's prediction therefore does not depend on how much padding its
  * batch has.
  */
@@ -716,8 +717,23 @@ ag_layer *ag_layer_activation(ag_model *m, ag_activation activation);
  * skipped (a row with no unmasked step gives 0). */
 ag_layer *ag_layer_global_average_pooling1d(ag_model *m);
 ag_layer *ag_layer_global_max_pooling1d(ag_model *m);
-/* Concatenate(axis=-1): joins its inputs along axis; drops masks. */
+/* Concatenate(axis=-1): joins its inputs along axis. Masks as Keras 3:
+ * along the last axis the output's mask is the OR of the inputs' masks (none
+ * when some input has none: all steps valid); along the time axis the masks
+ * are joined (an unmasked input's steps all valid). */
 ag_layer *ag_layer_concatenate(ag_model *m, int axis);
+/* Keras's elementwise merge layers, called on a list (ag_call_n):
+ *   Add():      z = x_1 + ... + x_n        (1 or more inputs)
+ *   Subtract(): z = x_1 - x_2              (exactly 2)
+ *   Multiply(): z = x_1 ⊙ ... ⊙ x_n        (1 or more)
+ * No weights. Inputs of lower rank are expanded at axis 1 first ((B,D) with
+ * (B,T,D) -> (B,1,D)); then dims must be equal or 1 (broadcast). Masks as
+ * Keras 3: when every input has one, the output's mask is their OR, else
+ * none; Multiply reads a masked step of an input as 1 and, when every input
+ * is masked, sets the steps outside the OR to 0. */
+ag_layer *ag_layer_add(ag_model *m);
+ag_layer *ag_layer_subtract(ag_model *m);
+ag_layer *ag_layer_multiply(ag_model *m);
 /* LayerNormalization(axis=-1, epsilon=1e-3): over the last axis,
  *   z = gamma · (x - mean) / √(var + epsilon) + beta;  gamma, beta (D). */
 ag_layer *ag_layer_layer_normalization(ag_model *m, double epsilon);
