@@ -309,6 +309,16 @@ AG_API ag_node *ag_concat(ag_graph *g, ag_node *const *xs, int n, int axis);
 /* z = x[..., start:start+len, ...] along axis; gx = gz scattered back. */
 AG_API ag_node *ag_slice(ag_graph *g, ag_node *x, int axis, int64_t start, int64_t len);
 
+/* Attention heads in and out of the batch axis (ops/heads.c), so that one
+ * batched attention op runs every head (MultiHeadAttention):
+ *   split_heads:  x (B,T,H·K) -> z (B·H,T,K);  z[b·H+h,t,k] = x[b,t,h·K+k]
+ *   merge_heads:  x (B·H,T,K) -> z (B,T,H·K);  the inverse
+ *   unfold_heads: x (B·H,T,S) -> z (B,H,T,S);  the same elements
+ * gx = gz moved back. */
+AG_API ag_node *ag_split_heads(ag_graph *g, ag_node *x, int64_t heads);
+AG_API ag_node *ag_merge_heads(ag_graph *g, ag_node *x, int64_t heads);
+AG_API ag_node *ag_unfold_heads(ag_graph *g, ag_node *x, int64_t heads);
+
 /* Embedding gather: ids int32/int64 (...), table (V,D) -> z (..., D).
  *   z[i,:] = table[ids[i],:];   gtable[v,:] = Σ_{i: ids[i]=v} gz[i,:]
  * An id outside [0, V) fails the run with the id and its position. */
@@ -469,12 +479,23 @@ typedef struct ag_attention_opts {
     int causal;     /* use_causal_mask: query i may not attend to key j > i */
     double dropout; /* on the weights, in training mode only                */
     uint64_t seed;  /* dropout's seed                                       */
+    /* heads folded into the batch (batch b·heads + h, as MultiHeadAttention
+     * runs its heads): the mask's batch is batch_size / heads, shared by the
+     * heads of one example. 0 or 1: no heads. */
+    int heads;
+    /* Keras 3's masked softmax (MultiHeadAttention): after the softmax the
+     * weights are multiplied by the mask, so a row with every key masked has
+     * all-zero weights (and gets no gradient). 0: Attention's rule, where
+     * such a row keeps the softmax of its -1e9-shifted scores. */
+    int zero_masked;
 } ag_attention_opts;
 
 /* The attention weights, fused: scores, masking, softmax and dropout in one
  * op whose extra memory is O(B·Tq·Tv) — the (B,Tq,Tv,D) tensor of the
  * concat and additive formulas is never materialised, in either pass.
- *   query (B,Tq,D), key (B,Tv,D), value_mask (B,Tv) bool or NULL,
+ *   query (B,Tq,D), key (B,Tv,D), value_mask (B,Tv) bool or NULL — or an
+ *   attention mask (B,Tq,Tv), query i may attend to key j where it is true;
+ *   with opts->heads = H both are (B/H, ...) and shared by the H heads,
  *   scale: NULL (no scale), shape () or (1) for dot and concat, (D) for
  *   additive; concat_weight: shape () or (1), concat only (NULL means 1)
  *   s = scores above;  s -= 1e9 where value_mask is false or (causal) j > i
@@ -486,7 +507,8 @@ AG_API ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, 
 
 /* Keras's attention call: weights as above (key NULL means key = value),
  * then out = weights · value, and out's rows are zeroed where query_mask
- * (B,Tq) is false.  value (B,Tv,Dv) -> out (B,Tq,Dv). When weights_out is
+ * (B,Tq) is false (with heads > 1, put the query mask into an attention mask
+ * instead).  value (B,Tv,Dv) -> out (B,Tq,Dv). When weights_out is
  * not NULL it receives the weights node (return_attention_scores). */
 AG_API ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
                              ag_node *query_mask, ag_node *value_mask, ag_node *scale,
@@ -591,7 +613,8 @@ AG_API double ag_roc_auc(const float *p, const float *y, int64_t n);
  * mask (padded steps read as 0) and passes it on (other paddings drop it);
  * Dense, Activation, Dropout and LayerNormalization pass it on; Attention and
  * AdditiveAttention use [query mask, value mask] and their output carries the
- * query mask; the global poolings skip masked steps and end the mask. A
+ * query mask; Concatenate, Add, Subtract and Multiply combine their inputs'
+ * masks as Keras 3 does; the global poolings skip masked steps and end the mask. A
  * sequence's prediction therefore does not depend on how much padding its
  * batch has.
  */
@@ -716,8 +739,23 @@ AG_API ag_layer *ag_layer_activation(ag_model *m, ag_activation activation);
  * skipped (a row with no unmasked step gives 0). */
 AG_API ag_layer *ag_layer_global_average_pooling1d(ag_model *m);
 AG_API ag_layer *ag_layer_global_max_pooling1d(ag_model *m);
-/* Concatenate(axis=-1): joins its inputs along axis; drops masks. */
+/* Concatenate(axis=-1): joins its inputs along axis. Masks as Keras 3:
+ * along the last axis the output's mask is the OR of the inputs' masks (none
+ * when some input has none: all steps valid); along the time axis the masks
+ * are joined (an unmasked input's steps all valid). */
 AG_API ag_layer *ag_layer_concatenate(ag_model *m, int axis);
+/* Keras's elementwise merge layers, called on a list (ag_call_n):
+ *   Add():      z = x_1 + ... + x_n        (1 or more inputs)
+ *   Subtract(): z = x_1 - x_2              (exactly 2)
+ *   Multiply(): z = x_1 ⊙ ... ⊙ x_n        (1 or more)
+ * No weights. Inputs of lower rank are expanded at axis 1 first ((B,D) with
+ * (B,T,D) -> (B,1,D)); then dims must be equal or 1 (broadcast). Masks as
+ * Keras 3: when every input has one, the output's mask is their OR, else
+ * none; Multiply reads a masked step of an input as 1 and, when every input
+ * is masked, sets the steps outside the OR to 0. */
+AG_API ag_layer *ag_layer_add(ag_model *m);
+AG_API ag_layer *ag_layer_subtract(ag_model *m);
+AG_API ag_layer *ag_layer_multiply(ag_model *m);
 /* LayerNormalization(axis=-1, epsilon=1e-3): over the last axis,
  *   z = gamma · (x - mean) / √(var + epsilon) + beta;  gamma, beta (D). */
 AG_API ag_layer *ag_layer_layer_normalization(ag_model *m, double epsilon);
