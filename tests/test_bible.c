@@ -6,6 +6,7 @@
  * shuffled order, the file-level builder's outputs and errors, the
  * Reina-Valera export's markup and Spanish text, and the output unchanged
  * byte for byte. */
+#include "attograd_app.h"
 #include "testutil.h"
 
 #include <stdio.h>
