@@ -52,6 +52,12 @@ ag_status ag__fail(ag_graph *g, ag_status code, const char *fmt, ...)
 #endif
     ;
 
+/* A gradient computed elsewhere (data parallelism: summed over ranks):
+ * on = 1 allocates v's gradient buffer (v's dtype and shape) and marks it
+ * as this step's gradient, returning it (NULL on failure, the graph's
+ * error says why); on = 0 marks v as having none and returns NULL. */
+ag_tensor *ag__grad_slot(ag_node *v, int on);
+
 /* Element count of a shape; -1 when a dim is unknown. */
 int64_t ag__shape_size(const ag_shape *s);
 int ag__shape_equal(const ag_shape *a, const ag_shape *b);
