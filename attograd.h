@@ -874,15 +874,15 @@ struct ag_dist {
     char msg[256];
 };
 /* The one-process group: rank 0 of 1 (a shared constant). */
-ag_dist *ag_dist_single(void);
+AG_API ag_dist *ag_dist_single(void);
 /* rank and size; NULL reads as the one-process group. */
-int ag_dist_rank(const ag_dist *d);
-int ag_dist_size(const ag_dist *d);
+AG_API int ag_dist_rank(const ag_dist *d);
+AG_API int ag_dist_size(const ag_dist *d);
 /* Agrees on a status: every rank passes its own (st, and msg when st is
  * not AG_OK); every rank returns the status of the lowest-numbered rank
  * that failed (AG_OK when none did) and err receives "rank R: msg" (just
  * msg with one rank). A failing rank never leaves the others waiting. */
-ag_status ag_dist_agree(ag_dist *d, ag_status st, const char *msg, ag_error *err);
+AG_API ag_status ag_dist_agree(ag_dist *d, ag_status st, const char *msg, ag_error *err);
 
 typedef struct ag_fit_options {
     int64_t batch_size;     /* 32 (tensor form only)                           */

@@ -25,10 +25,10 @@
  * communicator of its own. Started alone, or built without MPI, it is
  * ag_dist_single() and MPI is not touched. NULL only on failure (err says
  * why). */
-ag_dist *ag_dist_init(int *argc, char ***argv, ag_error *err);
+AG_API ag_dist *ag_dist_init(int *argc, char ***argv, ag_error *err);
 /* Ends MPI when ag_dist_init started it; every rank calls it once. */
-void ag_dist_finalize(ag_dist *d);
+AG_API void ag_dist_finalize(ag_dist *d);
 /* 1 when this library was built with MPI. */
-int ag_dist_has_mpi(void);
+AG_API int ag_dist_has_mpi(void);
 
 #endif

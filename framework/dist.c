@@ -9,7 +9,7 @@
  * rank r-1 already adds chunk c+1, so the chain costs about two passes of
  * the gradient over the slowest link (the chain, then the broadcast) plus
  * one chunk per rank, like a ring allreduce; docs/scaling.md models it. */
-#include "dist.h"
+#include "internal.h"
 
 #include <inttypes.h>
 #include <string.h>

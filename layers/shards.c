@@ -11,7 +11,6 @@
  *   loss = Σ_s (B_s/B)·L_s;  outputs: every shard's rows, gathered in shard order
  * One process with the same K computes exactly these sums in this order.
  */
-#include "../framework/dist.h"
 #include "layer.h"
 
 #include <inttypes.h>
@@ -85,7 +84,7 @@ static ag_status slice_rows(ag_model *m, ag_tensor *dst, const ag_tensor *src, i
     memcpy(shape, src->shape, sizeof shape);
     shape[0] = n;
     ag_error e = {0};
-    if (ag_tensor_reshape_storage(dst, src->dtype, src->rank, shape, &m->g->allocs, &e))
+    if (ag__ensure(m->g, dst, src->dtype, src->rank, shape, &e))
         return ag__model_fail(m, e.code, "shards: %s", e.msg);
     size_t row =
         (size_t)(src->shape[0] ? src->size / src->shape[0] : 0) * ag_dtype_size(src->dtype);
@@ -108,7 +107,7 @@ static ag_status shape_rows(ag_model *m, ag_tensor *t, int64_t rows)
         shape[i] = os->dim[i];
     }
     ag_error e = {0};
-    if (ag_tensor_reshape_storage(t, os->dtype, os->rank, shape, &m->g->allocs, &e))
+    if (ag__ensure(m->g, t, os->dtype, os->rank, shape, &e))
         return ag__model_fail(m, e.code, "data parallelism: %s", e.msg);
     return AG_OK;
 }
@@ -190,7 +189,7 @@ ag_status ag__shard_step(ag_model *m, ag_dist *d, int K, int train, ag_status pr
         if (!st && train) {
             const ag_tensor *L = ag_value(m->loss_node);
             ag_error e = {0};
-            st = ag_tensor_reshape_storage(&b->seed, L->dtype, L->rank, L->shape, &g->allocs, &e);
+            st = ag__ensure(g, &b->seed, L->dtype, L->rank, L->shape, &e);
             if (st) st = ag__model_fail(m, st, "data parallelism: %s", e.msg);
             for (int64_t i = 0; !st && i < b->seed.size; i++)
                 ag_tensor_set(&b->seed, i, (double)n / (double)B);
