@@ -41,7 +41,7 @@ const char *ag_escape(const char *s, size_t n, char *buf, size_t cap)
     return buf;
 }
 
-FILE *ag__open_read(const char *path, const char *who, uint64_t *size, ag_error *err)
+FILE *ag_file_open_read(const char *path, const char *who, uint64_t *size, ag_error *err)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
@@ -77,10 +77,10 @@ FILE *ag__open_read(const char *path, const char *who, uint64_t *size, ag_error 
     return f;
 }
 
-char *ag__read_file(const char *path, size_t *len, ag_error *err)
+char *ag_file_read(const char *path, size_t *len, ag_error *err)
 {
     uint64_t size = 0;
-    FILE *f = ag__open_read(path, "read", &size, err);
+    FILE *f = ag_file_open_read(path, "read", &size, err);
     if (!f) return NULL;
     if (size > ag_memory_limit()) {
         fclose(f);
@@ -122,7 +122,7 @@ char *ag__read_file(const char *path, size_t *len, ag_error *err)
     return buf;
 }
 
-FILE *ag__atomic_create(const char *path, const char *who, char **tmp, ag_error *err)
+FILE *ag_file_create_atomic(const char *path, const char *who, char **tmp, ag_error *err)
 {
     *tmp = NULL;
     if (!path || !*path) {
@@ -156,8 +156,8 @@ FILE *ag__atomic_create(const char *path, const char *who, char **tmp, ag_error 
     return f;
 }
 
-ag_status ag__atomic_commit(FILE *f, char *tmp, const char *path, const char *who, int ok,
-                            ag_error *err)
+ag_status ag_file_commit_atomic(FILE *f, char *tmp, const char *path, const char *who, int ok,
+                                ag_error *err)
 {
     int saved = ok ? 0 : errno;
     if (ok && (fflush(f) != 0 || fsync(fileno(f)) != 0)) ok = 0, saved = errno;

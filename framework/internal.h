@@ -1,9 +1,31 @@
 /*
- * internal.h — what ops and the engine share; not part of the public API.
+ * internal.h — the one internal interface of the core library: what ops/,
+ * layers/ and optim/ may use beyond attograd.h. Not installed, not exported
+ * (every name here is hidden in the shared library; tests that need it link
+ * the static library).
  *
- * The engine (graph.c) knows nodes, shapes and buffers; it knows nothing of
- * any op's math. An op (one file in ops/) knows its math and nothing of the
- * engine's bookkeeping: it sees an ag_kernel_ctx.
+ * The engine (framework/) knows nodes, shapes and buffers; it knows nothing
+ * of any op's math. An op (one file in ops/) knows its math and nothing of
+ * the engine's bookkeeping: it sees an ag_kernel_ctx, and reaches its inputs,
+ * output and workspace through the ctx and the public accessors
+ * (ag_kernel_aux, ag_kernel_saved). Layers and optimizers see nodes only
+ * through the public accessors (ag_node_shape, ag_value, ...) and the calls
+ * below. struct ag_node and struct ag_graph are defined in framework/engine.h,
+ * which only framework/ includes.
+ *
+ * The interface:
+ *   errors      ag__fail (a formatted message on the graph)
+ *   shapes      ag__shape_size, ag__shape_equal, ag__dim_compat,
+ *               ag__tensor_shape, ag__sstr
+ *   threads     AG_PARALLEL_FOR
+ *   memory      ag__ensure (an allocation-counted resize of a tensor the
+ *               graph's step owns: ag_graph_alloc_count sees it)
+ *   graph walk  ag__graph_walk_ancestors
+ *   broadcast   ag__bcast_* (ops/binary.c)
+ *   registry    ag__builtin_ops, ag__sample_var
+ *   gradients   ag__grad_slot (a gradient computed elsewhere)
+ *   ranks       ag__dist_ordered_sum, ag__dist_add, ag__dist_check
+ *               (data parallelism, over an ag_dist's collectives)
  */
 #ifndef ATTOGRAD_INTERNAL_H
 #define ATTOGRAD_INTERNAL_H
@@ -13,38 +35,6 @@
 #include <stdio.h>
 #include <string.h>
 
-struct ag_node {
-    ag_graph *g;
-    int id; /* creation order, which is a topological order */
-    ag_node_kind kind;
-    const ag_op *op; /* AG_OP only */
-    char name[64];
-    int n_in;
-    ag_node *in[AG_MAX_INPUTS];
-    ag_shape shape; /* static: dims -1 where unknown */
-    void *params;
-    size_t params_size;
-    ag_tensor val;  /* value: fed, assigned, or computed by forward */
-    ag_tensor grad; /* gradient, valid after backward when has_grad  */
-    ag_tensor *aux; /* op->n_aux workspace tensors                    */
-    int fed;        /* inputs: fed since creation                    */
-    int requires_grad, trainable;
-    int has_grad;  /* grad holds this backward's gradient            */
-    int mark;      /* scratch for graph walks                        */
-    ag_node *mask; /* Keras mask riding on this tensor, or NULL     */
-};
-
-struct ag_graph {
-    ag_error err;
-    ag_dtype float_dtype;
-    int training;
-    uint64_t step;
-    uint64_t allocs;
-    uint64_t bytes; /* capacity of the tensors ag__ensure sized (the memory budget) */
-    ag_node **nodes;
-    int n_nodes, cap_nodes;
-};
-
 /* Sets the graph's error (formatted) and returns code. A later error
  * replaces an earlier one, except that a NULL-argument error caused by an
  * earlier failure keeps the first message. */
@@ -53,6 +43,29 @@ ag_status ag__fail(ag_graph *g, ag_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* A gradient computed elsewhere (data parallelism: summed over ranks):
+ * on = 1 allocates v's gradient buffer (v's dtype and shape) and marks it
+ * as this step's gradient, returning it (NULL on failure, the graph's
+ * error says why); on = 0 marks v as having none and returns NULL. */
+ag_tensor *ag__grad_slot(ag_node *v, int on);
+
+/* ---- data parallelism (framework/dist.c; layers/shards.c uses them) ---- */
+/* Every rank's acc (n elements of dt, float32 or float64) becomes
+ *   ((acc₀ + part₁,₀ + part₁,₁ + ...) + part₂,₀ + ...)
+ * where acc₀ is rank 0's acc (0 plus its own parts, added by the caller)
+ * and part_r,j is rank r's j-th of n_parts[r] parts, added in that order,
+ * element by element: the sum of all parts in rank-then-part order, as one
+ * process adding them one after another computes it, bit for bit. A chain:
+ * rank r receives the running sum from r-1 in chunks, adds its parts and
+ * passes it to r+1 (the chunks pipeline along the ranks); the last rank
+ * then broadcasts it. parts is ignored on rank 0. */
+ag_status ag__dist_ordered_sum(ag_dist *d, ag_dtype dt, int64_t n, void *acc, void *const *parts,
+                               int n_parts, ag_error *err);
+/* acc += part, n elements of dt (float32 or float64). */
+void ag__dist_add(ag_dtype dt, int64_t n, void *acc, const void *part);
+/* Wraps a table call's status with the transport's message. */
+ag_status ag__dist_check(ag_dist *d, ag_status st, const char *what, ag_error *err);
 
 /* Element count of a shape; -1 when a dim is unknown. */
 int64_t ag__shape_size(const ag_shape *s);
@@ -72,9 +85,22 @@ enum { AG_PAR_MIN_WORK = 1 << 15 };
 #define AG_PRAGMA(x) _Pragma(#x)
 #define AG_PARALLEL_FOR(work) AG_PRAGMA(omp parallel for schedule(static) if ((work) >= AG_PAR_MIN_WORK))
 
-/* Allocation-counted resize of a node-owned tensor. */
+/* Gives t the dtype and shape like ag_tensor_reshape_storage, counting an
+ * allocation in g's ag_graph_alloc_count (g may be NULL: not counted). For
+ * any buffer reused across a graph's steps (a node's workspace, a training
+ * loop's batch tensors). */
 ag_status ag__ensure(ag_graph *g, ag_tensor *t, ag_dtype dtype, int rank, const int64_t *shape,
                      ag_error *err);
+
+/* Calls visit(n, user) once for every node that one of roots[0..n_roots-1]
+ * depends on through op inputs, the roots included, from the newest node to
+ * the oldest (so a node comes before its inputs); stops at the first
+ * non-zero visit and returns it, else 0. A NULL root or one of another graph
+ * fails with AG_ERR_ARG (message on g). Not reentrant on one graph. */
+int ag__graph_walk_ancestors(ag_graph *g, ag_node *const *roots, int n_roots,
+                             int (*visit)(ag_node *n, void *user), void *user);
+/* The graph a node belongs to (NULL for NULL). */
+ag_graph *ag__node_graph(const ag_node *n);
 
 /* ---- broadcasting (ops/binary.c) ----
  * NumPy's rules for up to AG_BCAST_MAX operands. A plan drops the output's
@@ -128,23 +154,7 @@ extern const int ag__builtin_op_count;
 ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *shape, double lo,
                         double hi, uint64_t seed, uint64_t stream);
 
-/* ---- files (framework/file.c) ----
- * A regular file opened for reading: opened with O_NONBLOCK and checked with
- * fstat first, so a FIFO or a device is refused at once instead of blocking;
- * *size (when not NULL) gets its length. NULL with err set ("WHO: cannot
- * open PATH: No such file or directory") on failure. */
-FILE *ag__open_read(const char *path, const char *who, uint64_t *size, ag_error *err);
-/* A whole regular file in a malloc'd NUL-terminated buffer; *len (when not
- * NULL) gets its size. Refused before allocating when larger than the memory
- * limit. NULL with err set on failure. */
-char *ag__read_file(const char *path, size_t *len, ag_error *err);
-/* Atomic writes: create opens <path>.tmp.XXXXXX in path's directory (*tmp
- * gets its malloc'd name); write into it, then commit(f, tmp, path, who, ok)
- * with ok = 0 when a write failed: it flushes, fsyncs, closes and renames
- * over path (then fsyncs the directory), or removes the temporary file and
- * says why. commit frees tmp and always closes f. */
-FILE *ag__atomic_create(const char *path, const char *who, char **tmp, ag_error *err);
-ag_status ag__atomic_commit(FILE *f, char *tmp, const char *path, const char *who, int ok,
-                            ag_error *err);
+/* The float32 attention kernels' own tanh (ops/attention.c), for its test. */
+float ag__attention_tanhf(float x);
 
 #endif

@@ -226,7 +226,7 @@ ag_tensor *ag_npy_load(const char *path, ag_error *err)
         ag_error_set(err, AG_ERR_ARG, "npy_load: path is NULL");
         return NULL;
     }
-    FILE *f = ag__open_read(path, "npy_load", NULL, err);
+    FILE *f = ag_file_open_read(path, "npy_load", NULL, err);
     if (!f) return NULL;
     ag_tensor *t = NULL;
     char *text = NULL;
@@ -380,7 +380,7 @@ ag_status ag_npy_save(const char *path, const ag_tensor *t, ag_error *err)
     pre[MAGIC_LEN + 2] = (uint8_t)(hlen & 0xff);
     pre[MAGIC_LEN + 3] = (uint8_t)(hlen >> 8);
     char *tmp;
-    FILE *f = ag__atomic_create(path, "npy_save", &tmp, err);
+    FILE *f = ag_file_create_atomic(path, "npy_save", &tmp, err);
     if (!f) return err ? err->code : AG_ERR_IO;
     size_t es = ag_dtype_size(t->dtype), bytes = (size_t)t->size * es;
     int ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre &&
@@ -399,5 +399,5 @@ ag_status ag_npy_save(const char *path, const ag_tensor *t, ag_error *err)
             ok = fwrite(t->data, 1, bytes, f) == bytes;
         }
     }
-    return ag__atomic_commit(f, tmp, path, "npy_save", ok, err);
+    return ag_file_commit_atomic(f, tmp, path, "npy_save", ok, err);
 }

@@ -164,7 +164,7 @@ ag_status ag_safetensors_save(const char *path, const char *const *names,
         return ag_error_set(err, AG_ERR_NOMEM, "safetensors save: out of memory");
     }
     char *tmp;
-    FILE *f = ag__atomic_create(path, "safetensors save", &tmp, err);
+    FILE *f = ag_file_create_atomic(path, "safetensors save", &tmp, err);
     if (!f) {
         ag_sb_release(&h);
         return err ? err->code : AG_ERR_IO;
@@ -177,7 +177,7 @@ ag_status ag_safetensors_save(const char *path, const char *const *names,
         ok = write_all(f, tensors[i]->data,
                        (size_t)tensors[i]->size * ag_dtype_size(tensors[i]->dtype));
     ag_sb_release(&h);
-    return ag__atomic_commit(f, tmp, path, "safetensors save", ok, err);
+    return ag_file_commit_atomic(f, tmp, path, "safetensors save", ok, err);
 }
 
 /* ---- reading ---- */
@@ -441,7 +441,7 @@ ag_safetensors *ag_safetensors_open(const char *path, ag_error *err)
                             "supported"),
                NULL;
     uint64_t file_len = 0;
-    FILE *f = ag__open_read(path, "safetensors", &file_len, err);
+    FILE *f = ag_file_open_read(path, "safetensors", &file_len, err);
     if (!f) return NULL;
     ag_safetensors *st = NULL;
     char *header = NULL;

@@ -4,8 +4,9 @@
  * atomic writes on a full disk, qsort of nothing, the quadratic Bible parser,
  * model files whose config outgrows their tensors, checksums, non-finite
  * weights, the memory budget). */
-#include "testutil.h"
+#include "attograd_app.h"
 #include "model_util.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <signal.h>

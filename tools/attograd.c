@@ -34,7 +34,8 @@ static int set_memory_limit(void)
 {
     const char *env = getenv("AG_MEMORY_LIMIT");
     long long mib = 0;
-    if (env && !opt_int("attograd", "AG_MEMORY_LIMIT (MiB)", env, 1, 1LL << 30, &mib)) return 0;
+    if (env && !opt_int_or_say("attograd", "AG_MEMORY_LIMIT (MiB)", env, 1, 1LL << 30, &mib))
+        return 0;
     uint64_t bytes = (uint64_t)mib << 20;
     if (!env) {
         long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);

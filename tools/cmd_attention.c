@@ -156,8 +156,8 @@ static int parse(int argc, char **argv, opts *o)
         else
             return usage_error("--dtype must be one of {float32, float64}, received '%s'", dtype);
     }
-    if (rate && !opt_num(WHO, "--dropout", rate, 0, 1, 0, 1, &o->dropout)) return 2;
-    if (seed && !opt_u64(WHO, "--seed", seed, &o->seed)) return 2;
+    if (rate && !opt_num_or_say(WHO, "--dropout", rate, 0, 1, 0, 1, &o->dropout)) return 2;
+    if (seed && !opt_u64_or_say(WHO, "--seed", seed, &o->seed)) return 2;
     const char *grads[5] = {o->grad_query, o->grad_value, o->grad_key, o->grad_scale,
                             o->grad_concat_w};
     for (int i = 0; i < 5 && !o->grad_output; i++)

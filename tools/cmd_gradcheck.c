@@ -15,10 +15,12 @@ int cmd_gradcheck(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
             long long v;
-            if (!opt_int("attograd gradcheck", argv[i], argv[i + 1], 1, 1000000, &v)) return 2;
+            if (!opt_int_or_say("attograd gradcheck", argv[i], argv[i + 1], 1, 1000000, &v))
+                return 2;
             seeds = (long)v, i++;
         } else if (!strcmp(argv[i], "--tolerance") && i + 1 < argc) {
-            if (!opt_num("attograd gradcheck", argv[i], argv[i + 1], 0, 1, 1, 0, &tol)) return 2;
+            if (!opt_num_or_say("attograd gradcheck", argv[i], argv[i + 1], 0, 1, 1, 0, &tol))
+                return 2;
             i++;
         } else if (!strcmp(argv[i], "--op") && i + 1 < argc)
             only = argv[++i];

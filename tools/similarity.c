@@ -125,7 +125,7 @@ int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v, int6
     const char *voc = ag_model_metadata(*m, "vocabulary");
     const char *ml = ag_model_metadata(*m, "max_length");
     long long mlv = SIM_MAX_LENGTH;
-    if (ml && !opt_int(who, "the model's max_length", ml, 1, 1000000, &mlv)) {
+    if (ml && !opt_int_or_say(who, "the model's max_length", ml, 1, 1000000, &mlv)) {
         /* printed */
     } else if (!voc) {
         fprintf(stderr,
@@ -287,11 +287,11 @@ static int parse_use(int argc, char **argv, const char *who, const char *usage, 
             u->out = argv[++i];
         else if (!strcmp(argv[i], "--batch-size") && has) {
             long long b;
-            if (!opt_int(who, argv[i], argv[i + 1], 1, 1000000, &b)) return 1;
+            if (!opt_int_or_say(who, argv[i], argv[i + 1], 1, 1000000, &b)) return 1;
             u->batch_size = b, i++;
         } else if (!strcmp(argv[i], "--max-length") && has) {
             long long l;
-            if (!opt_int(who, argv[i], argv[i + 1], 1, 1000000, &l)) return 1;
+            if (!opt_int_or_say(who, argv[i], argv[i + 1], 1, 1000000, &l)) return 1;
             u->max_length = l, i++;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             fprintf(stderr, "%s: unknown option or missing value '%s' (see --help)\n", who,

@@ -10,7 +10,7 @@
  * writes a temporary file and renames it over the path: a full disk leaves
  * the old file, never a truncated one.
  */
-#include "internal.h"
+#include "app.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -73,7 +73,7 @@ ag_pairs *ag_pairs_load(const char *path, ag_error *err)
         return NULL;
     }
     size_t len = 0;
-    char *buf = ag__read_file(path, &len, err);
+    char *buf = ag_file_read(path, &len, err);
     if (!buf) return NULL;
     ag_pairs *p = ag_pairs_new();
     if (!p) {
@@ -155,7 +155,7 @@ ag_status ag_pairs_save(const ag_pairs *p, const char *path, ag_error *err)
     if (!p || !path)
         return ag_error_set(err, AG_ERR_ARG, "ag_pairs_save: %s is NULL", !p ? "pairs" : "path");
     char *tmp;
-    FILE *f = ag__atomic_create(path, "ag_pairs_save", &tmp, err);
+    FILE *f = ag_file_create_atomic(path, "ag_pairs_save", &tmp, err);
     if (!f) return err ? err->code : AG_ERR_IO;
     int ok = 1;
     for (int64_t i = 0; i < p->n && ok; i++) {
@@ -165,5 +165,5 @@ ag_status ag_pairs_save(const ag_pairs *p, const char *path, ag_error *err)
         ok = fprintf(f, "\t%d\n", p->label[i] > 0.5f) > 0;
     }
     ok = ok && !ferror(f);
-    return ag__atomic_commit(f, tmp, path, "ag_pairs_save", ok, err);
+    return ag_file_commit_atomic(f, tmp, path, "ag_pairs_save", ok, err);
 }
