@@ -51,14 +51,15 @@ extern "C" {
 
 typedef enum ag_status {
     AG_OK = 0,
-    AG_ERR_ARG,    /* an argument is invalid (NULL, out of range, bad flag)  */
-    AG_ERR_SHAPE,  /* shapes do not fit                                      */
-    AG_ERR_DTYPE,  /* a dtype is not the one expected                        */
-    AG_ERR_RANGE,  /* a value is out of range (a token id, an index)         */
-    AG_ERR_IO,     /* a file could not be opened, read or written            */
-    AG_ERR_FORMAT, /* a file is malformed (bad header, truncated, corrupted) */
-    AG_ERR_NOMEM,  /* memory could not be allocated                          */
-    AG_ERR_STATE   /* a call out of order (no forward before backward, ...)  */
+    AG_ERR_ARG,      /* an argument is invalid (NULL, out of range, bad flag)  */
+    AG_ERR_SHAPE,    /* shapes do not fit                                      */
+    AG_ERR_DTYPE,    /* a dtype is not the one expected                        */
+    AG_ERR_RANGE,    /* a value is out of range (a token id, an index)         */
+    AG_ERR_IO,       /* a file could not be opened, read or written            */
+    AG_ERR_FORMAT,   /* a file is malformed (bad header, truncated, corrupted) */
+    AG_ERR_NOMEM,    /* memory could not be allocated                          */
+    AG_ERR_STATE,    /* a call out of order (no forward before backward, ...)  */
+    AG_ERR_NONFINITE /* training met a NaN or infinity (loss, gradient, weight) */
 } ag_status;
 
 /* A status and its message, for functions that have no graph or model to
@@ -600,6 +601,20 @@ AG_API int64_t ag_optimizer_iterations(const ag_optimizer *opt);
 /* Number of allocations the optimizer has made (state tensors, its table);
  * a step on variables it has seen before adds none. */
 AG_API uint64_t ag_optimizer_alloc_count(const ag_optimizer *opt);
+/* The optimizer's state, to save and restore a run (ag_model_save_checkpoint
+ * does): for each variable it has stepped, in the order of their first
+ * steps, ag_optimizer_state_size tensors shaped like the variable (Adam:
+ * the moments m and v; SGD with momentum: the velocity; RMSprop: the mean
+ * square, and the velocity with momentum). state_var gives the i-th
+ * variable and its tensors (borrowed), NULL when i is out of range. set_state
+ * gives var that state (created on first use, copied in; shapes checked);
+ * set_iterations the step count (Adam's bias correction uses it). */
+AG_API int ag_optimizer_state_size(const ag_optimizer *opt);
+AG_API int ag_optimizer_state_count(const ag_optimizer *opt);
+AG_API ag_node *ag_optimizer_state_var(const ag_optimizer *opt, int i, const ag_tensor **state);
+AG_API ag_status ag_optimizer_set_state(ag_optimizer *opt, ag_node *var,
+                                        const ag_tensor *const *state, ag_error *err);
+AG_API void ag_optimizer_set_iterations(ag_optimizer *opt, int64_t iterations);
 
 /* ------------------------------------------------------------------------ */
 /* Metrics                                                                   */
@@ -952,6 +967,28 @@ typedef struct ag_fit_options {
      * process (dist must then be NULL or have one rank). */
     int shards;
     ag_dist *dist;
+    /* Keras's initial_epoch: start at this epoch (0-based; the epochs before
+     * it are not run, but their shuffles are drawn, so the run continues as
+     * an uninterrupted one would). 0 by default. */
+    int initial_epoch;
+    /* Checkpoints: with checkpoint_dir, the end of every epoch writes
+     * DIR/epoch-NNNNNN.safetensors atomically (the weights, the optimizer's
+     * moments and iteration count, the graph's step counter, the epoch,
+     * fit's shuffle RNG, the history and the early-stopping record with its
+     * best weights), keeping the newest two. With resume, fit starts from the
+     * newest one that loads and whose model config and checkpoint_tag (the
+     * caller's description of the run; NULL is "") match, skipping a damaged
+     * one with a note; a run killed at any moment and resumed ends with the
+     * weights of an uninterrupted one, bit for bit. */
+    const char *checkpoint_dir;
+    const char *checkpoint_tag;
+    int resume;
+    /* Optional: called before each epoch fit runs (0-based), with
+     * begin_epoch_user. A batch source that reshuffles its examples does it
+     * here, and must leave itself as an uninterrupted run would at that epoch
+     * even when fit skipped epochs (initial_epoch, or a resumed checkpoint). */
+    ag_status (*begin_epoch)(void *user, int epoch, ag_error *err);
+    void *begin_epoch_user;
 } ag_fit_options;
 AG_API ag_fit_options ag_fit_defaults(void);
 

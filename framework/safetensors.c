@@ -41,6 +41,8 @@ struct ag_safetensors {
     int n_meta;
     char **meta_key, **meta_value;
     unsigned char *data;
+    void **copies; /* aligned copies of tensors whose offset is not a multiple of their size */
+    int n_copies;
 };
 
 static const struct {
@@ -193,6 +195,9 @@ void ag_safetensors_close(ag_safetensors *st)
     free(st->tensor);
     free(st->meta_key);
     free(st->meta_value);
+    for (int i = 0; i < st->n_copies; i++)
+        free(st->copies[i]);
+    free(st->copies);
     free(st->data);
     free(st);
 }
@@ -232,9 +237,10 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
     for (int i = 0; i < h->n; i++)
         n += strcmp(h->key[i], "__metadata__") != 0;
     st->name = calloc((size_t)n + 1, sizeof *st->name);
+    st->copies = calloc((size_t)n + 1, sizeof *st->copies);
     st->tensor = calloc((size_t)n + 1, sizeof *st->tensor);
     span *sp = calloc((size_t)n + 1, sizeof *sp);
-    if (!st->name || !st->tensor || !sp) {
+    if (!st->name || !st->tensor || !sp || !st->copies) {
         free(sp);
         return ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
     }
@@ -392,8 +398,19 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
                                    path, at, data_len);
         for (int i = 0; i < st->n && !st_code; i++) {
             ag_tensor *t = &st->tensor[sp[i].i];
+            size_t es = ag_dtype_size(t->dtype), bytes = (size_t)(sp[i].e - sp[i].b);
             t->data = st->data + sp[i].b;
-            t->capacity = 0; /* a view: never freed or grown */
+            t->capacity = 0;    /* a view: never freed or grown */
+            if (sp[i].b % es) { /* a misaligned tensor (after a BOOL, say) gets a copy */
+                void *c = aligned_alloc(64, (bytes + 64) / 64 * 64);
+                if (!c) {
+                    st_code =
+                        ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
+                    break;
+                }
+                memcpy(c, t->data, bytes);
+                t->data = st->copies[st->n_copies++] = c;
+            }
         }
     }
     /* the checksums: each names a tensor of the file, and matches its bytes */

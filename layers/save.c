@@ -66,6 +66,14 @@ ag_status ag_model_save(ag_model *m, const char *path, const char *const *meta_k
     for (int i = 0; i < n_w; i++) {
         names[i] = ag_node_name(w[i]);
         tensors[i] = ag_value(w[i]);
+        int64_t bad = ag_tensor_find_nonfinite(tensors[i]);
+        if (bad >= 0) {
+            st = ag__model_fail(m, AG_ERR_NONFINITE,
+                                "save: weight '%s' holds %g at flat index %" PRId64
+                                "; non-finite weights are never saved",
+                                names[i], ag_tensor_get(tensors[i], bad), bad);
+            goto out;
+        }
     }
     ag_error e = {0};
     st = ag_safetensors_save(path, names, tensors, n_w, keys, values, k, &e);

@@ -136,6 +136,28 @@ static void test_duplicate_keys_anywhere_refused(void **state)
     assert_printable(err.msg);
 }
 
+/* fuzz_safetensors' first finding: a tensor after an odd-sized one was a
+ * misaligned view (UBSan: load of misaligned address for type 'double') */
+static void test_misaligned_tensor(void **state)
+{
+    (void)state;
+    unsigned char data[3 + 8] = {1, 0, 1};
+    double v = -2.5;
+    memcpy(data + 3, &v, 8);
+    const char *p = path_in("odd.safetensors");
+    write_st(p,
+             "{\"b\":{\"dtype\":\"BOOL\",\"shape\":[3],\"data_offsets\":[0,3]},"
+             "\"d\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[3,11]}}",
+             data, sizeof data);
+    ag_error err = {0};
+    ag_safetensors *st = ag_safetensors_open(p, &err);
+    assert_non_null(st);
+    const ag_tensor *d = ag_safetensors_get(st, "d");
+    assert_true(((uintptr_t)d->data & 7) == 0);
+    assert_true(ag_tensor_get(d, 0) == -2.5);
+    ag_safetensors_close(st);
+}
+
 /* ---- special files: refused at once, never waited on ---- */
 
 static void test_fifo_refused_without_blocking(void **state)
@@ -409,13 +431,104 @@ static void test_nonfinite_weights_refused(void **state)
     assert_true(n > 2);
     AG_F32(ag_value(w[2]))[1] = NAN;
     const char *p = path_in("nan.safetensors");
-    assert_int_equal(ag_model_save(m, p, NULL, NULL, 0), AG_OK);
+    /* ag_model_save refuses it; write the file as another tool would */
+    assert_int_equal(ag_model_save(m, p, NULL, NULL, 0), AG_ERR_NONFINITE);
+    char *cfg = ag_model_get_config(m);
+    const char *keys[2] = {"format", "config"}, *vals[2] = {"attograd", cfg};
+    const char *names[16];
+    const ag_tensor *ts[16];
+    for (int i = 0; i < n; i++)
+        names[i] = ag_node_name(w[i]), ts[i] = ag_value(w[i]);
+    assert_int_equal(ag_safetensors_save(p, names, ts, n, keys, vals, 2, NULL), AG_OK);
+    free(cfg);
     ag_error err = {0};
     assert_null(ag_model_load(p, &err));
     char want[160];
     snprintf(want, sizeof want, "tensor '%s' holds a non-finite value (nan at flat index 1)",
              ag_node_name(w[2]));
     ag_assert_msg_has(err.msg, want);
+    ag_model_free(m);
+}
+
+/* ---- non-finite values stop training; checkpoints ---- */
+
+typedef struct nan_source {
+    ag_tensor *x, *y;
+    int64_t calls, poison_at; /* the batch (counting from 0 over epochs) whose target is NaN */
+} nan_source;
+
+static ag_status nan_batch(void *user, int64_t b, const ag_tensor **in, const ag_tensor **target,
+                           ag_error *err)
+{
+    (void)b, (void)err;
+    nan_source *s = user;
+    for (int64_t i = 0; i < s->y->size; i++)
+        AG_F32(s->y)[i] = s->calls == s->poison_at ? NAN : (float)(i % 2);
+    s->calls++;
+    in[0] = s->x;
+    *target = s->y;
+    return AG_OK;
+}
+
+static ag_model *dense_model(void)
+{
+    ag_model *m = ag_model_new(AG_FLOAT32, 3);
+    ag_node *x = ag_model_input(m, "x", AG_FLOAT32, 1, (int64_t[]){2});
+    ag_node *o = ag_call(ag_layer_dense(m, 1, AG_ACT_SIGMOID, 1), x);
+    ag_model_build(m, &x, 1, &o, 1);
+    ag_model_compile(m, NULL, AG_LOSS_BINARY_CROSSENTROPY, 0, AG_METRIC_ACCURACY);
+    return m;
+}
+
+static void test_nonfinite_loss_stops_fit(void **state)
+{
+    (void)state;
+    ag_model *m = dense_model();
+    nan_source s = {ag_tensor_new(AG_FLOAT32, 2, (int64_t[]){4, 2}, NULL),
+                    ag_tensor_new(AG_FLOAT32, 2, (int64_t[]){4, 1}, NULL), 0, 5 + 2};
+    for (int64_t i = 0; i < s.x->size; i++)
+        AG_F32(s.x)[i] = (float)i / 8;
+    ag_batch_source src = {5, nan_batch, &s};
+    ag_fit_options o = ag_fit_defaults();
+    o.epochs = 3, o.verbose = 0, o.shuffle = 0;
+    o.checkpoint_dir = dir;
+    ag_history h;
+    assert_int_equal(ag_model_fit_source(m, &src, &o, &h), AG_ERR_NONFINITE);
+    ag_assert_msg_has(ag_model_error(m), "fit: epoch 2, batch 3 of 5: the loss is nan (the "
+                                         "weights were not updated); training stopped");
+    /* the weights are those before the bad batch: finite, and saved */
+    assert_int_equal(ag_model_save(m, path_in("after_nan.safetensors"), NULL, NULL, 0), AG_OK);
+    /* epoch 1's checkpoint is there, epoch 2's is not */
+    assert_int_equal(access(path_in("epoch-000001.safetensors"), F_OK), 0);
+    assert_int_equal(access(path_in("epoch-000002.safetensors"), F_OK), -1);
+    /* resuming runs epochs 2 and 3 only: it ends as a run without the NaN */
+    ag_model *r = dense_model(), *ref = dense_model();
+    nan_source s2 = s, s3 = s;
+    s2.calls = 5, s2.poison_at = -1, s3.calls = 0, s3.poison_at = -1;
+    ag_batch_source src2 = {5, nan_batch, &s2}, src3 = {5, nan_batch, &s3};
+    o.resume = 1;
+    assert_int_equal(ag_model_fit_source(r, &src2, &o, &h), AG_OK);
+    assert_int_equal(h.epochs, 3);
+    assert_int_equal(s2.calls, 15); /* two epochs of 5 batches after the first */
+    ag_history_release(&h);
+    o.resume = 0, o.checkpoint_dir = NULL;
+    assert_int_equal(ag_model_fit_source(ref, &src3, &o, &h), AG_OK);
+    ag_history_release(&h);
+    ag_node *wr[4], *wf[4];
+    int n = ag_model_weights(r, -1, wr, 4);
+    ag_model_weights(ref, -1, wf, 4);
+    for (int i = 0; i < n; i++)
+        assert_memory_equal(ag_value(wr[i])->data, ag_value(wf[i])->data,
+                            (size_t)ag_value(wr[i])->size * 4);
+    assert_int_equal(ag_optimizer_state_count(NULL), 0);
+    /* a model with a non-finite weight is never saved */
+    AG_F32(ag_value(wr[0]))[0] = INFINITY;
+    assert_int_equal(ag_model_save(r, path_in("inf.safetensors"), NULL, NULL, 0), AG_ERR_NONFINITE);
+    ag_assert_msg_has(ag_model_error(r), "holds inf at flat index 0; non-finite weights are never");
+    ag_model_free(r);
+    ag_model_free(ref);
+    ag_tensor_free(s.x);
+    ag_tensor_free(s.y);
     ag_model_free(m);
 }
 
@@ -454,6 +567,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duplicate_metadata_refused),
         cmocka_unit_test(test_duplicate_keys_anywhere_refused),
+        cmocka_unit_test(test_misaligned_tensor),
         cmocka_unit_test(test_fifo_refused_without_blocking),
         cmocka_unit_test(test_control_bytes_escaped),
         cmocka_unit_test(test_full_disk_keeps_old_files),
@@ -462,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_config_larger_than_tensors),
         cmocka_unit_test(test_checksums),
         cmocka_unit_test(test_nonfinite_weights_refused),
+        cmocka_unit_test(test_nonfinite_loss_stops_fit),
         cmocka_unit_test(test_memory_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -46,6 +46,11 @@ static void usage(FILE *f)
         "                       no Bible verse but Esther 8:9); saved with the model\n"
         "  --save MODEL         write the model and its vocabulary (.safetensors)\n"
         "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n"
+        "  --checkpoint DIR     at the end of every epoch, write DIR/epoch-N.safetensors\n"
+        "                       atomically: weights, Adam's moments and step, the epoch, the\n"
+        "                       shuffle position and the best epoch so far (newest two kept)\n"
+        "  --resume             continue from the newest good checkpoint in DIR: the final\n"
+        "                       weights are those of an uninterrupted run, bit for bit\n"
         "  --shards K           cut each batch into K micro-shards, spread over the ranks of\n"
         "                       `mpirun -np N` (needed when N > 1); the weights depend on K,\n"
         "                       never on N (default 0: whole batches)\n");
@@ -142,7 +147,8 @@ static void heatmaps(ag_model *m, const ag_vocab *v, int64_t max_length, const a
 /* The options, parsed; 0, or 2 for a usage error (r's message says why). */
 typedef struct train_args {
     sim_config cfg;
-    const char *data, *save, *heat;
+    const char *data, *save, *heat, *checkpoint;
+    int resume;
     long long epochs, batch, threads, limit, mt, dim, filters, shards, max_length;
     uint64_t seed;
     double lr;
@@ -154,6 +160,10 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
         opt_msg m;
+        if (!strcmp(a, "--resume")) {
+            t->resume = 1;
+            continue;
+        }
         if (!val) {
             fail(r, "unknown option or missing value '%s' (see --help)", a);
             return 2;
@@ -165,6 +175,8 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
             t->save = val;
         else if (!strcmp(a, "--heatmaps"))
             t->heat = val;
+        else if (!strcmp(a, "--checkpoint"))
+            t->checkpoint = val;
         else if (!strcmp(a, "--attention"))
             t->cfg.attention = val;
         else if (!strcmp(a, "--epochs"))
@@ -202,6 +214,10 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
         fail(r, "--data DIR is required (see --help)");
         return 2;
     }
+    if (t->resume && !t->checkpoint) {
+        fail(r, "--resume needs --checkpoint DIR (see --help)");
+        return 2;
+    }
     int n = ag_dist_size(r->d);
     if (n > 1 && !t->shards) {
         fail(r,
@@ -236,6 +252,17 @@ static int train(run *R, int argc, char **argv)
     int64_t max_length = t.max_length;
     if (t.threads) omp_set_num_threads((int)t.threads);
     if (root) output_dirs(R, save, heat); /* only rank 0 writes files */
+    ag_error derr = {0};
+    if (root && !R->st && t.checkpoint && ag_make_dirs(t.checkpoint, &derr))
+        fail(R, "--checkpoint: %s", derr.msg);
+    /* what a checkpoint must have been written with to be resumed */
+    char tag[1024];
+    snprintf(tag, sizeof tag,
+             "attograd train --data %s --attention %s --batch-size %lld --learning-rate %a "
+             "--max-tokens %d --dim %d --filters %d --seed %llu --limit %lld --max-length %lld "
+             "--shards %lld",
+             data, cfg.attention, batch, lr, cfg.max_tokens, cfg.dim, cfg.filters,
+             (unsigned long long)cfg.seed, limit, (long long)max_length, t.shards);
 
     int rc = 1;
     ag_pairs *tr = R->st ? NULL : load(R, data, "train.tsv");
@@ -297,13 +324,23 @@ static int train(run *R, int argc, char **argv)
     o.restore_best_weights = 1;
     o.shards = (int)t.shards;
     o.dist = R->d;
+    o.begin_epoch = sim_source_begin_epoch;
+    o.begin_epoch_user = &str;
+    o.checkpoint_dir = t.checkpoint;
+    o.checkpoint_tag = tag;
+    o.resume = t.resume;
     double t0 = sim_now();
     if (ag_model_fit_source(m, &str.src, &o, &h)) {
         /* fit has agreed: every rank holds the failing rank's message */
         if (root) fprintf(stderr, "attograd train: %s\n", ag_model_error(m));
+        if (root && t.checkpoint && ag_model_status(m) == AG_ERR_NONFINITE)
+            fprintf(stderr,
+                    "attograd train: nothing was saved; %s keeps the checkpoints of the "
+                    "epochs before (--resume continues from the last good one)\n",
+                    t.checkpoint);
         goto done;
     }
-    double wall = sim_now() - t0, per_epoch = sva.timed_total / h.epochs;
+    double wall = sim_now() - t0, per_epoch = sva.timed_total / (h.epochs ? h.epochs : 1);
     if (root && h.best_epoch >= 0)
         printf("best epoch %d (val_loss %.4f - val_accuracy %.4f)\n", h.best_epoch + 1,
                h.val_loss[h.best_epoch], h.val_metric[0][h.best_epoch]);

@@ -67,7 +67,6 @@ static ag_status sim_get_batch(void *user, int64_t batch, const ag_tensor **inpu
 {
     sim_source *s = user;
     if (s->calls++ % s->src.n_batches == 0) {
-        if (s->shuffle_seed) ag_rng_shuffle(&s->rng, s->order, s->n);
         s->pass_start = sim_now();
         if (s->timed) s->timed_total += s->pass_start - s->timed->pass_start;
     }
@@ -78,6 +77,15 @@ static ag_status sim_get_batch(void *user, int64_t batch, const ag_tensor **inpu
     inputs[0] = &s->a;
     inputs[1] = &s->b;
     *target = &s->y;
+    return AG_OK;
+}
+
+ag_status sim_source_begin_epoch(void *user, int epoch, ag_error *err)
+{
+    (void)err;
+    sim_source *s = user;
+    for (; s->shuffle_seed && s->epochs_shuffled <= epoch; s->epochs_shuffled++)
+        ag_rng_shuffle(&s->rng, s->order, s->n);
     return AG_OK;
 }
 

@@ -26,7 +26,8 @@ ag_model *sim_build(const sim_config *c, char *err, size_t errlen);
 /* Batches of encoded pairs in the order order[0..n-1] (NULL: file order),
  * batch_size rows each (the last may be shorter), each batch padded to its
  * own longest text. When shuffle_seed is not 0 the order is reshuffled at
- * the start of every pass (each epoch), from ag_rng(shuffle_seed). The
+ * the start of every epoch (sim_source_begin_epoch, which fit calls), from
+ * ag_rng(shuffle_seed). The
  * source records when each pass started (pass_start, seconds). */
 typedef struct sim_source {
     const ag_pair_ids *d;
@@ -35,6 +36,7 @@ typedef struct sim_source {
     uint64_t shuffle_seed;
     ag_rng rng;
     int64_t calls;
+    int epochs_shuffled; /* shuffles drawn: epochs 0 .. epochs_shuffled-1 */
     double pass_start;
     /* timing another source's passes: each pass of this one starts when a
      * pass of `timed` has ended; their gaps are summed in timed_total */
@@ -46,6 +48,9 @@ typedef struct sim_source {
 ag_status sim_source_init(sim_source *s, const ag_pair_ids *d, int64_t batch_size,
                           uint64_t shuffle_seed, ag_error *err);
 void sim_source_release(sim_source *s);
+/* fit's begin_epoch for a shuffling source: draws the shuffles of every
+ * epoch up to this one that are not drawn yet (a resumed run skips some). */
+ag_status sim_source_begin_epoch(void *user, int epoch, ag_error *err);
 double sim_now(void); /* seconds, monotonic */
 
 /* The longest text the model reads, in tokens, as Keras's
