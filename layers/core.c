@@ -65,11 +65,12 @@ static ag_node *dense_call(ag_layer *l, ag_node *const *in, int n, const ag_atte
     ag_graph *g = l->m->g;
     const ag_shape *s = ag_node_shape(in[0]);
     char buf[96];
-    if (s->rank < 2 || s->rank > 3 || s->dim[s->rank - 1] != l->w[0]->shape.dim[0]) {
-        ag__model_fail(
-            l->m, AG_ERR_SHAPE,
-            "Dense '%s': expected an input (B,%" PRId64 ") or (B,T,%" PRId64 "), received %s",
-            l->name, l->w[0]->shape.dim[0], l->w[0]->shape.dim[0], ag__sstr(s, buf, sizeof buf));
+    if (s->rank < 2 || s->rank > 3 || s->dim[s->rank - 1] != ag_node_shape(l->w[0])->dim[0]) {
+        ag__model_fail(l->m, AG_ERR_SHAPE,
+                       "Dense '%s': expected an input (B,%" PRId64 ") or (B,T,%" PRId64
+                       "), received %s",
+                       l->name, ag_node_shape(l->w[0])->dim[0], ag_node_shape(l->w[0])->dim[0],
+                       ag__sstr(s, buf, sizeof buf));
         return NULL;
     }
     ag_node *z = ag_matmul(g, in[0], l->w[0], 0, 0);

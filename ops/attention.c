@@ -482,8 +482,8 @@ static ag_status attn_backward(ag_kernel_ctx *k)
     ag_tensor *gscale = P->i_scale >= 0 ? k->gin[P->i_scale] : NULL;
     ag_tensor *gw = P->i_w >= 0 ? k->gin[P->i_w] : NULL;
     if (!gq && !gk && !gscale && !gw) return AG_OK;
-    ag_tensor *a = &k->node->aux[AUX_A];
-    ag_tensor *r = P->mode == AG_SCORE_ADDITIVE ? NULL : &k->node->aux[AUX_R];
+    ag_tensor *a = ag_kernel_saved(k, AUX_A);
+    ag_tensor *r = P->mode == AG_SCORE_ADDITIVE ? NULL : ag_kernel_saved(k, AUX_R);
     if (!a->data || (r && !r->data))
         return ag_error_set(k->err, AG_ERR_STATE, "backward called before forward");
     ag_tensor *gs = ag_kernel_aux(k, AUX_GS, dt, 3, k->out->shape);

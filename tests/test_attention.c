@@ -3,6 +3,7 @@
  * mask, every error path, gradient checks over every option combination,
  * dropout reproducibility, thread-count independence and memory. */
 #include "testutil.h"
+#include "../framework/internal.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -335,9 +336,9 @@ static void test_additive(void **state)
     ag_graph_free(g);
 }
 
-/* The float32 kernels' own tanh (ops/attention.c, not public): within 1 ulp
- * of the correctly rounded tanh for floats from 1e-30 to 20, both signs. */
-float ag__attention_tanhf(float x);
+/* The float32 kernels' own tanh (ops/attention.c, declared in internal.h):
+ * within 1 ulp of the correctly rounded tanh for floats from 1e-30 to 20,
+ * both signs. */
 
 static void test_float32_tanh_within_one_ulp(void **state)
 {
