@@ -130,8 +130,4 @@ ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *
 /* The float32 attention kernels' own tanh (ops/attention.c), for its test. */
 float ag__attention_tanhf(float x);
 
-/* A whole file in a malloc'd NUL-terminated buffer; *len (when not NULL)
- * gets its size. NULL with err set ("cannot open PATH ...") on failure. */
-char *ag__read_file(const char *path, size_t *len, ag_error *err);
-
 #endif

@@ -4,6 +4,7 @@
  * tabs in texts, the CRC-32 chapter split, positives and negatives (same
  * split, never the verse itself, the ±3 rule), determinism for a seed,
  * shuffled order, and the file-level builder's outputs and errors. */
+#include "attograd_app.h"
 #include "testutil.h"
 
 #include <stdio.h>

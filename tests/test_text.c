@@ -2,6 +2,7 @@
  * vocabulary (frequency order, ties, max_tokens, round trips), the TSV pairs
  * loader (every error with file and line), encoding and batches padded to
  * their own longest row, and CRC-32. */
+#include "attograd_app.h"
 #include "testutil.h"
 
 #include <stdio.h>

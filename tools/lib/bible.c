@@ -25,7 +25,7 @@
  * validation, 2 test; per verse one uniform u, then one ag_rng_below draw;
  * then the shuffle. Splits are thus independent of one another.
  */
-#include "internal.h"
+#include "app.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -360,8 +360,8 @@ ag_status ag_bible_build(const char *path_a, const char *path_b, const char *out
                             !path_a   ? "path_a"
                             : !path_b ? "path_b"
                                       : "out_dir");
-    char *ta = ag__read_file(path_a, NULL, err);
-    char *tb = ta ? ag__read_file(path_b, NULL, err) : NULL;
+    char *ta = ag__app_read_file(path_a, NULL, err);
+    char *tb = ta ? ag__app_read_file(path_b, NULL, err) : NULL;
     ag_pairs *out[3] = {ag_pairs_new(), ag_pairs_new(), ag_pairs_new()};
     ag_status s = AG_OK;
     if (!ta || !tb)

@@ -19,7 +19,7 @@
  * Latin Extended-A, basic Greek and Cyrillic capitals (the ones whose
  * lowercase has the same UTF-8 length); other bytes pass unchanged.
  */
-#include "internal.h"
+#include "app.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -463,7 +463,7 @@ ag_status ag_vocab_save(const ag_vocab *v, const char *path, ag_error *err)
 }
 
 /* Reads a whole file into a NUL-terminated buffer (used by tsv.c, bible.c). */
-char *ag__read_file(const char *path, size_t *len, ag_error *err)
+char *ag__app_read_file(const char *path, size_t *len, ag_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -508,7 +508,7 @@ ag_vocab *ag_vocab_load(const char *path, ag_error *err)
         ag_error_set(err, AG_ERR_ARG, "ag_vocab_load: path is NULL");
         return NULL;
     }
-    char *s = ag__read_file(path, NULL, err);
+    char *s = ag__app_read_file(path, NULL, err);
     if (!s) return NULL;
     ag_vocab *v = vocab_parse(s, path, err);
     free(s);
