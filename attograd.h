@@ -884,6 +884,40 @@ typedef struct ag_batch_source {
     void *user;
 } ag_batch_source;
 
+/* ---- data parallelism ---- */
+/* A group of `size` processes (ranks) training one model together, for
+ * ag_fit_options.dist. Every rank calls every function below, and every
+ * collective of the table, in the same order. ag_dist_single() is the
+ * one-process group; the attograd_dist library (attograd_dist.h) makes
+ * MPI's world one: ag_dist_init under `mpirun -np N`. The table is the
+ * whole transport, so another one (a test's, a cluster's) can be plugged in:
+ *   bcast:  root's bytes to every rank
+ *   gather: rank r's counts[r] bytes (mine) into all, ranks in order
+ *   min:    n int64 values, elementwise minimum over the ranks, in place
+ *   send/recv: bytes to / from one rank (a blocking pair)
+ * Each returns AG_OK or an error code (then *msg may say why). */
+typedef struct ag_dist ag_dist;
+struct ag_dist {
+    int rank, size;
+    void *user;
+    ag_status (*bcast)(ag_dist *d, void *buf, size_t bytes, int root);
+    ag_status (*gather)(ag_dist *d, const void *mine, void *all, const size_t *counts);
+    ag_status (*min)(ag_dist *d, int64_t *v, int n);
+    ag_status (*send)(ag_dist *d, const void *buf, size_t bytes, int to);
+    ag_status (*recv)(ag_dist *d, void *buf, size_t bytes, int from);
+    char msg[256];
+};
+/* The one-process group: rank 0 of 1 (a shared constant). */
+AG_API ag_dist *ag_dist_single(void);
+/* rank and size; NULL reads as the one-process group. */
+AG_API int ag_dist_rank(const ag_dist *d);
+AG_API int ag_dist_size(const ag_dist *d);
+/* Agrees on a status: every rank passes its own (st, and msg when st is
+ * not AG_OK); every rank returns the status of the lowest-numbered rank
+ * that failed (AG_OK when none did) and err receives "rank R: msg" (just
+ * msg with one rank). A failing rank never leaves the others waiting. */
+AG_API ag_status ag_dist_agree(ag_dist *d, ag_status st, const char *msg, ag_error *err);
+
 typedef struct ag_fit_options {
     int64_t batch_size;     /* 32 (tensor form only)                           */
     int epochs;             /* 1                                               */
@@ -901,6 +935,21 @@ typedef struct ag_fit_options {
     int patience;             /* epochs without improvement before stopping: 0   */
     double min_delta;         /* an improvement is a decrease by more than this: 0 */
     int restore_best_weights; /* 0                                               */
+    /* data parallelism: each training (and validation) batch is cut into
+     * `shards` micro-shards of consecutive rows, shard s holding rows
+     * [s·B/shards, (s+1)·B/shards); with dist (NULL: one process) the ranks
+     * share the shards, rank r computing [r·shards/size, (r+1)·shards/size).
+     * A step's gradient is Σ_s (B_s/B)·∇L_s, summed in shard order (0 + g_0
+     * + g_1 + ...), and shard s's dropout uses step counter t·shards + s, so
+     * the weights after every step depend on shards and never on the number
+     * of ranks or threads. Loss and metrics are reduced the same way and
+     * every rank returns the same history; only rank 0 prints. fit starts
+     * by checking that the ranks agree (batches, weights, options) and
+     * giving every rank rank 0's weights; an error on any rank ends fit on
+     * every rank with that rank's message. 0 (default): whole batches, one
+     * process (dist must then be NULL or have one rank). */
+    int shards;
+    ag_dist *dist;
 } ag_fit_options;
 AG_API ag_fit_options ag_fit_defaults(void);
 

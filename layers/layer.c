@@ -87,6 +87,7 @@ void ag_model_free(ag_model *m)
     ag_tensor_release(&m->buf.y);
     free(m->buf.pred);
     free(m->buf.truth);
+    ag__shard_release(&m->shard);
     for (int i = 0; i < m->n_meta; i++)
         free(m->meta_key[i]), free(m->meta_value[i]);
     free(m->meta_key);

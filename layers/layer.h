@@ -77,6 +77,21 @@ typedef struct ag_model_buffers {
     int64_t n_pred, cap_pred;
 } ag_model_buffers;
 
+/* Data-parallel steps (shards.c): one shard's rows, the batch's joined
+ * outputs, the step's gradient and this rank's shards' gradients. */
+typedef struct ag_shard_buffers {
+    ag_tensor x[AG_MAX_INPUTS], y; /* one shard's rows            */
+    ag_tensor own, out;            /* this rank's outputs, all    */
+    ag_tensor seed;                /* backward's seed, B_s/B      */
+    void *acc, **parts;            /* gradients, variables in a row */
+    int64_t cap_acc;               /* elements of acc and of each part */
+    int cap_parts;
+    double *loss; /* each shard's mean loss */
+    int64_t *has; /* per variable: some shard gave it a gradient */
+    size_t *counts;
+    int cap_shards, cap_vars, cap_ranks;
+} ag_shard_buffers;
+
 struct ag_model {
     ag_graph *g;
     uint64_t seed;
@@ -97,6 +112,7 @@ struct ag_model {
     ag_optimizer *opt;
     ag_node *target, *loss_node;
     ag_model_buffers buf;
+    ag_shard_buffers shard;
     /* metadata of the file the model was loaded from */
     int n_meta;
     char **meta_key, **meta_value;
@@ -110,6 +126,23 @@ ag_status ag__model_fail(ag_model *m, ag_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Data parallelism (shards.c). A step on batch (x, y) of B rows cut into
+ * `shards` micro-shards over d's ranks: train = 1 computes the gradients of
+ * this rank's shards, sums every shard's in shard order and takes the
+ * optimizer step (the same on every rank); train = 0 only runs forward.
+ * `pre` is the status of getting the batch (its message on the model):
+ * the ranks agree on it and on the step's status, so every rank fails
+ * together, with the failing rank's message. *loss receives the batch's
+ * mean loss and *out the batch's outputs (every shard's rows, in order). */
+ag_status ag__shard_step(ag_model *m, ag_dist *d, int shards, int train, ag_status pre,
+                         const ag_tensor *const *x, const ag_tensor *y, ag_node **vars, int n_vars,
+                         double *loss, const ag_tensor **out);
+/* Before fit's first step: the ranks agree on pre (a rank's failed checks)
+ * and on the run's shape (what[0..n): batches, epochs, shards, weights),
+ * then every rank takes rank 0's weights. */
+ag_status ag__shard_begin(ag_model *m, ag_dist *d, ag_status pre, const int64_t *what, int n);
+void ag__shard_release(ag_shard_buffers *b);
 
 /* A new layer of class cls in m with its automatic name; NULL on failure. */
 ag_layer *ag__layer_new(ag_model *m, const ag_layer_class *cls);

@@ -24,7 +24,9 @@ extern "C" {
  * (standardize="lower_and_strip_punctuation", split="whitespace"):
  * lowercase, delete the ASCII characters !"#$%&()*+,-./:;<=>?@[\]^_`{|}~'
  * (before splitting: "well-known" -> "wellknown"; curly quotes and other
- * non-ASCII marks stay, as in Keras), split on ASCII whitespace.
+ * non-ASCII marks stay, as in Keras) and the Spanish marks ¿ ¡ « » (which
+ * Keras's ASCII set keeps), split on ASCII whitespace. Accented letters are
+ * letters, lowercased: "¿Quién?" -> "quién".
  * Returns a NULL-terminated array of the *n_tokens tokens, in one block:
  * release it with free(). NULL (err set) only on a NULL text or no memory. */
 AG_API char **ag_tokenize(const char *text, int64_t *n_tokens, ag_error *err);
@@ -101,10 +103,11 @@ AG_API void ag_pair_ids_free(ag_pair_ids *d);
 AG_API ag_status ag_pair_batch(const ag_pair_ids *d, const int64_t *rows, int64_t n_rows,
                                ag_tensor *a, ag_tensor *b, ag_tensor *y, ag_error *err);
 
-/* The KJV <-> WEB paraphrase pairs (data/README.md gives the rules in full).
+/* The KJV <-> WEB (or Reina-Valera) pairs (data/README.md gives the rules in full).
  * From two diatheke plain exports (`diatheke -b engKJV2006eb -f plain -k
  * "Genesis 1:1-Revelation of John 22:21"`): verse lines
- * ^\s*(.+?) (\d+):(\d+): (.*)$ (other lines ignored), texts trimmed, empty
+ * ^\s*(.+?) (\d+):(\d+): (.*)$ (other lines ignored), Strong's numbers
+ * (<H2416>, <G3361>) deleted with the space before them, texts trimmed, empty
  * verses dropped, only verses both have, in A's order; split by chapter,
  * crc32("Book Chapter") % 10: 0 test, 1 validation, else training; per
  * verse a positive (A, B, 1) and a negative (A, B of another verse of the
@@ -118,6 +121,7 @@ typedef struct ag_bible_stats {
     int64_t verses[3];          /* per split (AG_SPLIT_*)                    */
     int64_t pairs[3];           /* pairs written per split                   */
     int64_t near_negatives[3];  /* negatives taken from within ±3 verses     */
+    int64_t markup_a, markup_b; /* Strong's numbers deleted from each export */
 } ag_bible_stats;
 /* The split of a chapter: AG_SPLIT_TEST, _VAL or _TRAIN. */
 AG_API int ag_bible_split(const char *book, long chapter);
