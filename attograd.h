@@ -27,6 +27,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* AG_API marks every function of the public API. The libraries are built
+ * with -fvisibility=hidden, so these are the only symbols they export. */
+#ifndef AG_API
+#if defined(__GNUC__) || defined(__clang__)
+#define AG_API __attribute__((visibility("default")))
+#else
+#define AG_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -58,9 +68,9 @@ typedef struct ag_error {
     char msg[AG_ERRMSG_SIZE];
 } ag_error;
 
-const char *ag_status_name(ag_status s);
+AG_API const char *ag_status_name(ag_status s);
 /* Sets err (when not NULL) to code and a printf-style message; returns code. */
-ag_status ag_error_set(ag_error *err, ag_status code, const char *fmt, ...)
+AG_API ag_status ag_error_set(ag_error *err, ag_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -78,9 +88,9 @@ typedef enum ag_dtype {
     AG_BOOL         /* masks: one byte per element, 0 or 1               */
 } ag_dtype;
 
-const char *ag_dtype_name(ag_dtype t);
-size_t ag_dtype_size(ag_dtype t);
-int ag_dtype_is_float(ag_dtype t);
+AG_API const char *ag_dtype_name(ag_dtype t);
+AG_API size_t ag_dtype_size(ag_dtype t);
+AG_API int ag_dtype_is_float(ag_dtype t);
 
 /* A dense row-major array. `capacity` is the number of bytes owned by
  * `data`; resizing within it allocates nothing. */
@@ -94,28 +104,28 @@ typedef struct ag_tensor {
 } ag_tensor;
 
 /* New zero-filled tensor; NULL with err set on a bad shape or no memory. */
-ag_tensor *ag_tensor_new(ag_dtype dtype, int rank, const int64_t *shape, ag_error *err);
+AG_API ag_tensor *ag_tensor_new(ag_dtype dtype, int rank, const int64_t *shape, ag_error *err);
 /* New tensor holding a copy of `data` (dtype elements, shape's size). */
-ag_tensor *ag_tensor_from(ag_dtype dtype, int rank, const int64_t *shape, const void *data,
-                          ag_error *err);
-ag_tensor *ag_tensor_copy(const ag_tensor *t, ag_error *err);
+AG_API ag_tensor *ag_tensor_from(ag_dtype dtype, int rank, const int64_t *shape, const void *data,
+                                 ag_error *err);
+AG_API ag_tensor *ag_tensor_copy(const ag_tensor *t, ag_error *err);
 /* Copy converting to `dtype` (floats round, bools become 0/1). */
-ag_tensor *ag_tensor_cast(const ag_tensor *t, ag_dtype dtype, ag_error *err);
-void ag_tensor_free(ag_tensor *t);
+AG_API ag_tensor *ag_tensor_cast(const ag_tensor *t, ag_dtype dtype, ag_error *err);
+AG_API void ag_tensor_free(ag_tensor *t);
 /* Gives t the dtype and shape, growing its storage only when too small.
  * Contents are unspecified afterwards. *allocs (when not NULL) is
  * incremented when memory was allocated. */
-ag_status ag_tensor_reshape_storage(ag_tensor *t, ag_dtype dtype, int rank, const int64_t *shape,
-                                    uint64_t *allocs, ag_error *err);
-void ag_tensor_release(ag_tensor *t); /* frees the storage of an embedded tensor */
-void ag_tensor_zero(ag_tensor *t);
+AG_API ag_status ag_tensor_reshape_storage(ag_tensor *t, ag_dtype dtype, int rank,
+                                           const int64_t *shape, uint64_t *allocs, ag_error *err);
+AG_API void ag_tensor_release(ag_tensor *t); /* frees the storage of an embedded tensor */
+AG_API void ag_tensor_zero(ag_tensor *t);
 /* Element i (flat index) as a double, and set from a double. */
-double ag_tensor_get(const ag_tensor *t, int64_t i);
-void ag_tensor_set(ag_tensor *t, int64_t i, double v);
+AG_API double ag_tensor_get(const ag_tensor *t, int64_t i);
+AG_API void ag_tensor_set(ag_tensor *t, int64_t i, double v);
 /* Writes "(2, 3, 4)" into buf. -1 dims print as None. */
-const char *ag_shape_str(int rank, const int64_t *shape, char *buf, size_t n);
+AG_API const char *ag_shape_str(int rank, const int64_t *shape, char *buf, size_t n);
 /* Prints a tensor like NumPy (small tensors in full, large ones summarised). */
-void ag_tensor_print(FILE *f, const ag_tensor *t, const char *label);
+AG_API void ag_tensor_print(FILE *f, const ag_tensor *t, const char *label);
 
 #define AG_F32(t) ((float *)(t)->data)
 #define AG_F64(t) ((double *)(t)->data)
@@ -126,8 +136,8 @@ void ag_tensor_print(FILE *f, const ag_tensor *t, const char *label);
 /* NumPy .npy files (format 1.0-3.0): float32, float64, int32, int64 and bool,
  * little-endian, C order. Anything else (Fortran order, big-endian, other
  * dtypes, a truncated file, a bad header) is refused with a message. */
-ag_tensor *ag_npy_load(const char *path, ag_error *err);
-ag_status ag_npy_save(const char *path, const ag_tensor *t, ag_error *err);
+AG_API ag_tensor *ag_npy_load(const char *path, ag_error *err);
+AG_API ag_status ag_npy_save(const char *path, const ag_tensor *t, ag_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Counter-based random numbers (Philox4x32-10)                              */
@@ -135,25 +145,26 @@ ag_status ag_npy_save(const char *path, const ag_tensor *t, ag_error *err);
 
 /* Every random number is a pure function of (seed, stream, index): dropout
  * masks and initialisers never depend on thread scheduling. */
-void ag_philox4x32(uint64_t key, uint64_t ctr_hi, uint64_t ctr_lo, uint32_t out[4]);
+AG_API void ag_philox4x32(uint64_t key, uint64_t ctr_hi, uint64_t ctr_lo, uint32_t out[4]);
 /* Uniform in [0, 1), 53 bits. */
-double ag_rand_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+AG_API double ag_rand_uniform(uint64_t seed, uint64_t stream, uint64_t index);
 /* Standard normal (Box-Muller on two uniforms of the same counter). */
-double ag_rand_normal(uint64_t seed, uint64_t stream, uint64_t index);
+AG_API double ag_rand_normal(uint64_t seed, uint64_t stream, uint64_t index);
 /* Fills t (float) with uniform [lo, hi) values, element i from index i. */
-void ag_fill_uniform(ag_tensor *t, double lo, double hi, uint64_t seed, uint64_t stream);
-void ag_fill_normal(ag_tensor *t, double mean, double stddev, uint64_t seed, uint64_t stream);
+AG_API void ag_fill_uniform(ag_tensor *t, double lo, double hi, uint64_t seed, uint64_t stream);
+AG_API void ag_fill_normal(ag_tensor *t, double mean, double stddev, uint64_t seed,
+                           uint64_t stream);
 
 /* A small sequential generator for host-side work (shuffling, sampling):
  * successive draws of Philox with an increasing counter. */
 typedef struct ag_rng {
     uint64_t seed, stream, counter;
 } ag_rng;
-void ag_rng_init(ag_rng *r, uint64_t seed, uint64_t stream);
-uint32_t ag_rng_u32(ag_rng *r);
-double ag_rng_uniform(ag_rng *r);                        /* [0, 1) */
-uint64_t ag_rng_below(ag_rng *r, uint64_t n);            /* uniform in [0, n), unbiased */
-void ag_rng_shuffle(ag_rng *r, int64_t *idx, int64_t n); /* Fisher-Yates */
+AG_API void ag_rng_init(ag_rng *r, uint64_t seed, uint64_t stream);
+AG_API uint32_t ag_rng_u32(ag_rng *r);
+AG_API double ag_rng_uniform(ag_rng *r);                        /* [0, 1) */
+AG_API uint64_t ag_rng_below(ag_rng *r, uint64_t n);            /* uniform in [0, n), unbiased */
+AG_API void ag_rng_shuffle(ag_rng *r, int64_t *idx, int64_t n); /* Fisher-Yates */
 
 /* ------------------------------------------------------------------------ */
 /* Graphs and nodes                                                          */
@@ -171,74 +182,75 @@ typedef struct ag_shape {
     int64_t dim[AG_MAX_RANK];
 } ag_shape;
 
-ag_graph *ag_graph_new(void); /* NULL only when out of memory */
-void ag_graph_free(ag_graph *g);
+AG_API ag_graph *ag_graph_new(void); /* NULL only when out of memory */
+AG_API void ag_graph_free(ag_graph *g);
 /* The last error's message ("" when none) and status. */
-const char *ag_graph_error(const ag_graph *g);
-ag_status ag_graph_status(const ag_graph *g);
-void ag_graph_clear_error(ag_graph *g);
+AG_API const char *ag_graph_error(const ag_graph *g);
+AG_API ag_status ag_graph_status(const ag_graph *g);
+AG_API void ag_graph_clear_error(ag_graph *g);
 /* The float dtype of inputs and variables created from now on (default
  * AG_FLOAT32). Set AG_FLOAT64 before building to run a graph in float64. */
-void ag_graph_set_float(ag_graph *g, ag_dtype float_dtype);
-ag_dtype ag_graph_float(const ag_graph *g);
+AG_API void ag_graph_set_float(ag_graph *g, ag_dtype float_dtype);
+AG_API ag_dtype ag_graph_float(const ag_graph *g);
 /* Training mode turns dropout on. Off by default. */
-void ag_graph_set_training(ag_graph *g, int training);
-int ag_graph_training(const ag_graph *g);
+AG_API void ag_graph_set_training(ag_graph *g, int training);
+AG_API int ag_graph_training(const ag_graph *g);
 /* The step counter: dropout masks are drawn from (seed, step, element), and
  * each training-mode forward run advances it by one. */
-uint64_t ag_graph_step(const ag_graph *g);
-void ag_graph_set_step(ag_graph *g, uint64_t step);
+AG_API uint64_t ag_graph_step(const ag_graph *g);
+AG_API void ag_graph_set_step(ag_graph *g, uint64_t step);
 /* Number of tensor allocations (value, gradient and workspace buffers) the
  * graph has made since it was created. A steady-state step adds none. */
-uint64_t ag_graph_alloc_count(const ag_graph *g);
+AG_API uint64_t ag_graph_alloc_count(const ag_graph *g);
 /* Bytes currently held by every node's value, gradient and workspace
  * buffers (their capacities): the graph's memory footprint. */
-uint64_t ag_graph_bytes(const ag_graph *g);
-int ag_graph_node_count(const ag_graph *g);
-ag_node *ag_graph_node(const ag_graph *g, int i);
+AG_API uint64_t ag_graph_bytes(const ag_graph *g);
+AG_API int ag_graph_node_count(const ag_graph *g);
+AG_API ag_node *ag_graph_node(const ag_graph *g, int i);
 
 /* An input fed before each run; dims of -1 are unknown until then.
  * dtype AG_FLOAT32 means "the graph's float dtype". */
-ag_node *ag_input(ag_graph *g, const char *name, ag_dtype dtype, int rank, const int64_t *shape);
+AG_API ag_node *ag_input(ag_graph *g, const char *name, ag_dtype dtype, int rank,
+                         const int64_t *shape);
 /* A trainable variable of the graph's float dtype, zero-initialised. */
-ag_node *ag_variable(ag_graph *g, const char *name, int rank, const int64_t *shape);
+AG_API ag_node *ag_variable(ag_graph *g, const char *name, int rank, const int64_t *shape);
 /* A constant holding a copy of value (floats converted to the graph's float
  * dtype). */
-ag_node *ag_constant(ag_graph *g, const ag_tensor *value);
-ag_node *ag_scalar(ag_graph *g, double v); /* a float constant of shape () */
+AG_API ag_node *ag_constant(ag_graph *g, const ag_tensor *value);
+AG_API ag_node *ag_scalar(ag_graph *g, double v); /* a float constant of shape () */
 
 /* Copies value into an input node (converting float dtypes), checking its
  * dtype and the known dims. */
-ag_status ag_feed(ag_graph *g, ag_node *input, const ag_tensor *value);
+AG_API ag_status ag_feed(ag_graph *g, ag_node *input, const ag_tensor *value);
 /* Runs every node needed by outputs[0..n-1], in topological order. Shapes
  * unknown at build time are inferred here; a mismatch fails here. */
-ag_status ag_forward(ag_graph *g, ag_node *const *outputs, int n);
+AG_API ag_status ag_forward(ag_graph *g, ag_node *const *outputs, int n);
 /* Gradients of `out` with respect to every variable (and every input or
  * constant marked with ag_set_requires_grad) that it depends on. grad_out is
  * the upstream gradient, shaped like out; NULL means ones (the gradient of a
  * scalar loss). Gradients are recomputed, not summed across calls; within a
  * call, a node used twice receives both contributions. Call after
  * ag_forward on out. */
-ag_status ag_backward(ag_graph *g, ag_node *out, const ag_tensor *grad_out);
+AG_API ag_status ag_backward(ag_graph *g, ag_node *out, const ag_tensor *grad_out);
 
-const char *ag_node_name(const ag_node *n);
-ag_node_kind ag_node_kind_of(const ag_node *n);
-const char *ag_node_op_name(const ag_node *n); /* "input", "variable", ... or the op */
+AG_API const char *ag_node_name(const ag_node *n);
+AG_API ag_node_kind ag_node_kind_of(const ag_node *n);
+AG_API const char *ag_node_op_name(const ag_node *n); /* "input", "variable", ... or the op */
 /* Static shape (dims -1 where unknown). */
-const ag_shape *ag_node_shape(const ag_node *n);
-int ag_node_input_count(const ag_node *n);
-ag_node *ag_node_input(const ag_node *n, int i);
+AG_API const ag_shape *ag_node_shape(const ag_node *n);
+AG_API int ag_node_input_count(const ag_node *n);
+AG_API ag_node *ag_node_input(const ag_node *n, int i);
 /* Value after ag_forward (a variable's or constant's value at any time). */
-ag_tensor *ag_value(ag_node *n);
+AG_API ag_tensor *ag_value(ag_node *n);
 /* Gradient after ag_backward; NULL when the node gets none. */
-ag_tensor *ag_grad(ag_node *n);
-void ag_set_requires_grad(ag_node *n, int on);
+AG_API ag_tensor *ag_grad(ag_node *n);
+AG_API void ag_set_requires_grad(ag_node *n, int on);
 /* Variables are trainable unless marked otherwise (optimizers skip them). */
-void ag_set_trainable(ag_node *n, int on);
-int ag_is_trainable(const ag_node *n);
+AG_API void ag_set_trainable(ag_node *n, int on);
+AG_API int ag_is_trainable(const ag_node *n);
 /* Sets a variable's (or constant's) value from t: same shape, float dtype
  * converted. */
-ag_status ag_assign(ag_graph *g, ag_node *var, const ag_tensor *t);
+AG_API ag_status ag_assign(ag_graph *g, ag_node *var, const ag_tensor *t);
 
 /* ------------------------------------------------------------------------ */
 /* Ops                                                                       */
@@ -248,57 +260,69 @@ ag_status ag_assign(ag_graph *g, ag_node *var, const ag_tensor *t);
 
 /* Binary ops with NumPy broadcasting. The gradient of a broadcast input is
  * gz summed over the broadcast axes. */
-ag_node *ag_add(ag_graph *g, ag_node *x, ag_node *y); /* z = x + y;  gx = gz, gy = gz        */
-ag_node *ag_sub(ag_graph *g, ag_node *x, ag_node *y); /* z = x - y;  gx = gz, gy = -gz       */
-ag_node *ag_mul(ag_graph *g, ag_node *x, ag_node *y); /* z = x * y;  gx = gz*y, gy = gz*x   */
-ag_node *ag_div(ag_graph *g, ag_node *x, ag_node *y); /* z = x / y;  gx = gz/y, gy = -gz*x/y^2 */
+AG_API ag_node *ag_add(ag_graph *g, ag_node *x, ag_node *y); /* z = x + y;  gx = gz, gy = gz */
+AG_API ag_node *ag_sub(ag_graph *g, ag_node *x, ag_node *y); /* z = x - y;  gx = gz, gy = -gz */
+AG_API ag_node *ag_mul(ag_graph *g, ag_node *x, ag_node *y); /* z = x * y;  gx = gz*y, gy = gz*x */
+AG_API ag_node *ag_div(ag_graph *g, ag_node *x,
+                       ag_node *y); /* z = x / y;  gx = gz/y, gy = -gz*x/y^2 */
 
 /* Scalar ops. */
-ag_node *ag_add_scalar(ag_graph *g, ag_node *x, double c); /* z = x + c;   gx = gz       */
-ag_node *ag_mul_scalar(ag_graph *g, ag_node *x, double c); /* z = c * x;   gx = c*gz     */
-ag_node *ag_pow_scalar(ag_graph *g, ag_node *x, double p); /* z = x^p;     gx = p*x^(p-1)*gz */
+AG_API ag_node *ag_add_scalar(ag_graph *g, ag_node *x, double c); /* z = x + c;   gx = gz       */
+AG_API ag_node *ag_mul_scalar(ag_graph *g, ag_node *x, double c); /* z = c * x;   gx = c*gz     */
+AG_API ag_node *ag_pow_scalar(ag_graph *g, ag_node *x,
+                              double p); /* z = x^p;     gx = p*x^(p-1)*gz */
 
 /* Unary ops. */
-ag_node *ag_neg(ag_graph *g, ag_node *x);     /* z = -x;          gx = -gz              */
-ag_node *ag_exp(ag_graph *g, ag_node *x);     /* z = e^x;         gx = gz*z             */
-ag_node *ag_log(ag_graph *g, ag_node *x);     /* z = ln x;        gx = gz/x             */
-ag_node *ag_sqrt(ag_graph *g, ag_node *x);    /* z = sqrt x;      gx = gz/(2z)          */
-ag_node *ag_tanh(ag_graph *g, ag_node *x);    /* z = tanh x;      gx = gz*(1-z^2)       */
-ag_node *ag_sigmoid(ag_graph *g, ag_node *x); /* z = 1/(1+e^-x);  gx = gz*z*(1-z)       */
-ag_node *ag_relu(ag_graph *g, ag_node *x);    /* z = max(x, 0);   gx = gz*[x>0]         */
+AG_API ag_node *ag_neg(ag_graph *g, ag_node *x);     /* z = -x;          gx = -gz              */
+AG_API ag_node *ag_exp(ag_graph *g, ag_node *x);     /* z = e^x;         gx = gz*z             */
+AG_API ag_node *ag_log(ag_graph *g, ag_node *x);     /* z = ln x;        gx = gz/x             */
+AG_API ag_node *ag_sqrt(ag_graph *g, ag_node *x);    /* z = sqrt x;      gx = gz/(2z)          */
+AG_API ag_node *ag_tanh(ag_graph *g, ag_node *x);    /* z = tanh x;      gx = gz*(1-z^2)       */
+AG_API ag_node *ag_sigmoid(ag_graph *g, ag_node *x); /* z = 1/(1+e^-x);  gx = gz*z*(1-z)       */
+AG_API ag_node *ag_relu(ag_graph *g, ag_node *x);    /* z = max(x, 0);   gx = gz*[x>0]         */
 
 /* Matrix products. x (M,K) or (B,M,K); y (K,N) or (B,K,N), or (K,N) shared
  * by every batch; each operand transposed first when its flag is set.
  *   z = op(x) · op(y);  gx = gz · op(y)ᵀ (transposed back), gy = op(x)ᵀ · gz */
-ag_node *ag_matmul(ag_graph *g, ag_node *x, ag_node *y, int transpose_x, int transpose_y);
+AG_API ag_node *ag_matmul(ag_graph *g, ag_node *x, ag_node *y, int transpose_x, int transpose_y);
 
 /* Reductions over the axes listed (negative counts from the end); n_axes 0
  * reduces every axis. keepdims keeps reduced axes as 1.
  *   sum:  z = Σ_axes x;       gx = gz broadcast back
  *   mean: z = Σ_axes x / N;   gx = gz/N broadcast back                  */
-ag_node *ag_sum(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims);
-ag_node *ag_mean(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims);
+AG_API ag_node *ag_sum(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims);
+AG_API ag_node *ag_mean(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims);
 
 /* Softmax over the last axis, computed as e^(x-max x) / Σ e^(x-max x).
  *   z_i = e^x_i / Σ_j e^x_j;   gx_i = z_i (gz_i - Σ_j gz_j z_j)          */
-ag_node *ag_softmax(ag_graph *g, ag_node *x);
+AG_API ag_node *ag_softmax(ag_graph *g, ag_node *x);
 
 /* Shape ops (the gradient moves back through the same rearrangement). */
 /* New shape with the same size; one dim may be -1 (inferred), 0 copies the
  * input's dim at that position (so unknown batch dims pass through). */
-ag_node *ag_reshape(ag_graph *g, ag_node *x, int rank, const int64_t *shape);
+AG_API ag_node *ag_reshape(ag_graph *g, ag_node *x, int rank, const int64_t *shape);
 /* z's axis i is x's axis perm[i]. */
-ag_node *ag_transpose(ag_graph *g, ag_node *x, const int *perm);
-ag_node *ag_expand_dims(ag_graph *g, ag_node *x, int axis);
+AG_API ag_node *ag_transpose(ag_graph *g, ag_node *x, const int *perm);
+AG_API ag_node *ag_expand_dims(ag_graph *g, ag_node *x, int axis);
 /* Joins along axis; other dims must match. gx_i = gz's slice for x_i. */
-ag_node *ag_concat(ag_graph *g, ag_node *const *xs, int n, int axis);
+AG_API ag_node *ag_concat(ag_graph *g, ag_node *const *xs, int n, int axis);
 /* z = x[..., start:start+len, ...] along axis; gx = gz scattered back. */
-ag_node *ag_slice(ag_graph *g, ag_node *x, int axis, int64_t start, int64_t len);
+AG_API ag_node *ag_slice(ag_graph *g, ag_node *x, int axis, int64_t start, int64_t len);
+
+/* Attention heads in and out of the batch axis (ops/heads.c), so that one
+ * batched attention op runs every head (MultiHeadAttention):
+ *   split_heads:  x (B,T,H·K) -> z (B·H,T,K);  z[b·H+h,t,k] = x[b,t,h·K+k]
+ *   merge_heads:  x (B·H,T,K) -> z (B,T,H·K);  the inverse
+ *   unfold_heads: x (B·H,T,S) -> z (B,H,T,S);  the same elements
+ * gx = gz moved back. */
+AG_API ag_node *ag_split_heads(ag_graph *g, ag_node *x, int64_t heads);
+AG_API ag_node *ag_merge_heads(ag_graph *g, ag_node *x, int64_t heads);
+AG_API ag_node *ag_unfold_heads(ag_graph *g, ag_node *x, int64_t heads);
 
 /* Embedding gather: ids int32/int64 (...), table (V,D) -> z (..., D).
  *   z[i,:] = table[ids[i],:];   gtable[v,:] = Σ_{i: ids[i]=v} gz[i,:]
  * An id outside [0, V) fails the run with the id and its position. */
-ag_node *ag_embedding(ag_graph *g, ag_node *ids, ag_node *table);
+AG_API ag_node *ag_embedding(ag_graph *g, ag_node *ids, ag_node *table);
 
 /* 1-D convolution (cross-correlation as in Keras), stride 1.
  * x (B,T,C), w (K,C,F), bias (F) or NULL -> z (B,T',F).
@@ -307,27 +331,27 @@ ag_node *ag_embedding(ag_graph *g, ag_node *ids, ag_node *table);
  * pad_total = K-1, pad_left = pad_total/2, so K=4 pads 1 left, 2 right),
  * AG_PAD_CAUSAL (T' = T; pad_left = K-1). Out-of-range x reads as 0. */
 typedef enum ag_padding { AG_PAD_VALID = 0, AG_PAD_SAME, AG_PAD_CAUSAL } ag_padding;
-ag_node *ag_conv1d(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding);
+AG_API ag_node *ag_conv1d(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding);
 /* The same with stride s >= 1 and TensorFlow's output lengths and padding:
  *   valid:  T' = floor((T-K)/s) + 1, no padding
  *   same:   T' = ceil(T/s), pad_total = max((T'-1)·s + K - T, 0), pad_left = pad_total/2
  *   causal: T' = ceil(T/s), pad_left = K-1
  *   z[b,t,f] = bias[f] + Σ_k Σ_c x[b, t·s+k-pad_left, c] · w[k,c,f]
  * ag_conv1d is stride 1. */
-ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding,
-                           int stride);
+AG_API ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias,
+                                  ag_padding padding, int stride);
 
 /* Inverted dropout, active only in training mode:
  *   keep_i = [u(seed, step, i) >= rate];  z = x * keep / (1-rate);  gx = gz * keep / (1-rate)
  * Outside training mode z = x. */
-ag_node *ag_dropout(ag_graph *g, ag_node *x, double rate, uint64_t seed);
+AG_API ag_node *ag_dropout(ag_graph *g, ag_node *x, double rate, uint64_t seed);
 
 /* Select by a bool mask, broadcast: z = cond ? x : y;  gx = gz*cond, gy = gz*!cond */
-ag_node *ag_where(ag_graph *g, ag_node *cond, ag_node *x, ag_node *y);
+AG_API ag_node *ag_where(ag_graph *g, ag_node *cond, ag_node *x, ag_node *y);
 /* Masked fill, broadcast: z = mask ? x : c;  gx = gz*mask */
-ag_node *ag_masked_fill(ag_graph *g, ag_node *x, ag_node *mask, double c);
+AG_API ag_node *ag_masked_fill(ag_graph *g, ag_node *x, ag_node *mask, double c);
 /* Bool (or 0/1 number) to the graph's float dtype; no gradient flows. */
-ag_node *ag_cast_float(ag_graph *g, ag_node *mask);
+AG_API ag_node *ag_cast_float(ag_graph *g, ag_node *mask);
 
 /* Losses: the mean over every element, a scalar ().
  * binary cross-entropy, p = probabilities clipped to [ε, 1-ε], ε = 1e-7:
@@ -338,11 +362,13 @@ ag_node *ag_cast_float(ag_graph *g, ag_node *mask);
  *   from_logits uses log-softmax: gx = (softmax(x) - onehot)/N
  * mean squared error: L = mean((x-y)^2);  gx = 2(x-y)/N
  * Targets get no gradient. */
-ag_node *ag_binary_crossentropy(ag_graph *g, ag_node *pred, ag_node *target, int from_logits);
-ag_node *ag_categorical_crossentropy(ag_graph *g, ag_node *pred, ag_node *target, int from_logits);
-ag_node *ag_sparse_categorical_crossentropy(ag_graph *g, ag_node *pred, ag_node *labels,
+AG_API ag_node *ag_binary_crossentropy(ag_graph *g, ag_node *pred, ag_node *target,
+                                       int from_logits);
+AG_API ag_node *ag_categorical_crossentropy(ag_graph *g, ag_node *pred, ag_node *target,
                                             int from_logits);
-ag_node *ag_mean_squared_error(ag_graph *g, ag_node *pred, ag_node *target);
+AG_API ag_node *ag_sparse_categorical_crossentropy(ag_graph *g, ag_node *pred, ag_node *labels,
+                                                   int from_logits);
+AG_API ag_node *ag_mean_squared_error(ag_graph *g, ag_node *pred, ag_node *target);
 
 /* ------------------------------------------------------------------------ */
 /* Defining ops: the same interface serves built-in and user ops             */
@@ -385,17 +411,21 @@ struct ag_op {
 };
 
 /* Applies op to inputs, copying params_size bytes of params into the node. */
-ag_node *ag_apply(ag_graph *g, const ag_op *op, ag_node *const *inputs, int n_in,
-                  const void *params, size_t params_size);
+AG_API ag_node *ag_apply(ag_graph *g, const ag_op *op, ag_node *const *inputs, int n_in,
+                         const void *params, size_t params_size);
 /* A kernel's workspace tensor i (0 <= i < op->n_aux), sized on demand;
  * allocation is counted and reused across runs. NULL with k->err set on
  * failure. */
-ag_tensor *ag_kernel_aux(ag_kernel_ctx *k, int i, ag_dtype dtype, int rank, const int64_t *shape);
+AG_API ag_tensor *ag_kernel_aux(ag_kernel_ctx *k, int i, ag_dtype dtype, int rank,
+                                const int64_t *shape);
+/* Workspace tensor i as the forward kernel left it, for the backward
+ * kernel to read (no resize). NULL with k->err set when i is out of range. */
+AG_API ag_tensor *ag_kernel_saved(ag_kernel_ctx *k, int i);
 
 /* The built-in ops, for walking (the gradient checker does). */
-int ag_builtin_op_count(void);
-const ag_op *ag_builtin_op(int i);
-const ag_op *ag_builtin_op_find(const char *name);
+AG_API int ag_builtin_op_count(void);
+AG_API const ag_op *ag_builtin_op(int i);
+AG_API const ag_op *ag_builtin_op_find(const char *name);
 
 /* ------------------------------------------------------------------------ */
 /* Gradient checking                                                         */
@@ -423,16 +453,16 @@ typedef struct ag_gradcheck_report {
  * (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h with h = 1e-4·max(1,|x|).
  * The graph must be float64 and its inputs fed; the step counter is held
  * fixed so that dropout uses one mask throughout. */
-ag_status ag_gradcheck(ag_graph *g, ag_node *out, uint64_t seed, ag_gradcheck_report *rep);
-void ag_gradcheck_print(FILE *f, const ag_gradcheck_report *rep, const char *title);
+AG_API ag_status ag_gradcheck(ag_graph *g, ag_node *out, uint64_t seed, ag_gradcheck_report *rep);
+AG_API void ag_gradcheck_print(FILE *f, const ag_gradcheck_report *rep, const char *title);
 /* Checks an op (built-in or yours) the way `attograd gradcheck` does: each
  * of its sample graphs (op->sample, variants 0..n_samples-1) with seeds
  * 1..n_seeds, in float64. *worst receives the report of the sample with the
  * largest relative error, *n_checks (may be NULL) the number of graphs
  * checked. Fails (err says which variant and seed) when the op has no
  * sample or a sample cannot be built or run. */
-ag_status ag_gradcheck_op(const ag_op *op, int n_seeds, ag_gradcheck_report *worst, int *n_checks,
-                          ag_error *err);
+AG_API ag_status ag_gradcheck_op(const ag_op *op, int n_seeds, ag_gradcheck_report *worst,
+                                 int *n_checks, ag_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Attention (Keras's Attention and AdditiveAttention, as fused kernels)     */
@@ -449,28 +479,41 @@ typedef struct ag_attention_opts {
     int causal;     /* use_causal_mask: query i may not attend to key j > i */
     double dropout; /* on the weights, in training mode only                */
     uint64_t seed;  /* dropout's seed                                       */
+    /* heads folded into the batch (batch b·heads + h, as MultiHeadAttention
+     * runs its heads): the mask's batch is batch_size / heads, shared by the
+     * heads of one example. 0 or 1: no heads. */
+    int heads;
+    /* Keras 3's masked softmax (MultiHeadAttention): after the softmax the
+     * weights are multiplied by the mask, so a row with every key masked has
+     * all-zero weights (and gets no gradient). 0: Attention's rule, where
+     * such a row keeps the softmax of its -1e9-shifted scores. */
+    int zero_masked;
 } ag_attention_opts;
 
 /* The attention weights, fused: scores, masking, softmax and dropout in one
  * op whose extra memory is O(B·Tq·Tv) — the (B,Tq,Tv,D) tensor of the
  * concat and additive formulas is never materialised, in either pass.
- *   query (B,Tq,D), key (B,Tv,D), value_mask (B,Tv) bool or NULL,
+ *   query (B,Tq,D), key (B,Tv,D), value_mask (B,Tv) bool or NULL — or an
+ *   attention mask (B,Tq,Tv), query i may attend to key j where it is true;
+ *   with opts->heads = H both are (B/H, ...) and shared by the H heads,
  *   scale: NULL (no scale), shape () or (1) for dot and concat, (D) for
  *   additive; concat_weight: shape () or (1), concat only (NULL means 1)
  *   s = scores above;  s -= 1e9 where value_mask is false or (causal) j > i
  *   a = softmax over Tv;  z = dropout(a) in training mode, else a
  *   -> z (B,Tq,Tv). Gradients flow to query, key, scale and concat_weight. */
-ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, ag_node *value_mask,
-                              ag_node *scale, ag_node *concat_weight,
-                              const ag_attention_opts *opts);
+AG_API ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, ag_node *value_mask,
+                                     ag_node *scale, ag_node *concat_weight,
+                                     const ag_attention_opts *opts);
 
 /* Keras's attention call: weights as above (key NULL means key = value),
  * then out = weights · value, and out's rows are zeroed where query_mask
- * (B,Tq) is false.  value (B,Tv,Dv) -> out (B,Tq,Dv). When weights_out is
+ * (B,Tq) is false (with heads > 1, put the query mask into an attention mask
+ * instead).  value (B,Tv,Dv) -> out (B,Tq,Dv). When weights_out is
  * not NULL it receives the weights node (return_attention_scores). */
-ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
-                      ag_node *query_mask, ag_node *value_mask, ag_node *scale,
-                      ag_node *concat_weight, const ag_attention_opts *opts, ag_node **weights_out);
+AG_API ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
+                             ag_node *query_mask, ag_node *value_mask, ag_node *scale,
+                             ag_node *concat_weight, const ag_attention_opts *opts,
+                             ag_node **weights_out);
 
 /* ------------------------------------------------------------------------ */
 /* Optimizers (optim/)                                                       */
@@ -509,30 +552,30 @@ typedef struct ag_optimizer_config {
 typedef struct ag_optimizer ag_optimizer;
 
 /* Keras's defaults for kind. */
-ag_optimizer_config ag_optimizer_defaults(ag_optimizer_kind kind);
-ag_optimizer *ag_optimizer_new(const ag_optimizer_config *cfg, ag_error *err);
-void ag_optimizer_free(ag_optimizer *opt);
-const ag_optimizer_config *ag_optimizer_get_config(const ag_optimizer *opt);
+AG_API ag_optimizer_config ag_optimizer_defaults(ag_optimizer_kind kind);
+AG_API ag_optimizer *ag_optimizer_new(const ag_optimizer_config *cfg, ag_error *err);
+AG_API void ag_optimizer_free(ag_optimizer *opt);
+AG_API const ag_optimizer_config *ag_optimizer_get_config(const ag_optimizer *opt);
 /* One update of every trainable variable in vars[0..n-1] from its current
  * gradient (ag_grad); variables without a gradient are left alone. */
-ag_status ag_optimizer_step(ag_optimizer *opt, ag_graph *g, ag_node *const *vars, int n);
+AG_API ag_status ag_optimizer_step(ag_optimizer *opt, ag_graph *g, ag_node *const *vars, int n);
 /* Number of steps taken (Keras's `iterations`). */
-int64_t ag_optimizer_iterations(const ag_optimizer *opt);
+AG_API int64_t ag_optimizer_iterations(const ag_optimizer *opt);
 /* Number of allocations the optimizer has made (state tensors, its table);
  * a step on variables it has seen before adds none. */
-uint64_t ag_optimizer_alloc_count(const ag_optimizer *opt);
+AG_API uint64_t ag_optimizer_alloc_count(const ag_optimizer *opt);
 
 /* ------------------------------------------------------------------------ */
 /* Metrics                                                                   */
 /* ------------------------------------------------------------------------ */
 
 /* Binary accuracy: mean of [(p > threshold) == (y > 0.5)], Keras's threshold 0.5. */
-double ag_binary_accuracy(const float *p, const float *y, int64_t n, double threshold);
+AG_API double ag_binary_accuracy(const float *p, const float *y, int64_t n, double threshold);
 /* Categorical accuracy: mean of [argmax p_i == argmax y_i] over (n, c). */
-double ag_categorical_accuracy(const float *p, const float *y, int64_t n, int64_t c);
+AG_API double ag_categorical_accuracy(const float *p, const float *y, int64_t n, int64_t c);
 /* ROC AUC, exact: the probability that a random positive scores above a
  * random negative (ties count one half). NaN when a class is absent. */
-double ag_roc_auc(const float *p, const float *y, int64_t n);
+AG_API double ag_roc_auc(const float *p, const float *y, int64_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Layers and models (layers/)                                               */
@@ -570,7 +613,8 @@ double ag_roc_auc(const float *p, const float *y, int64_t n);
  * mask (padded steps read as 0) and passes it on (other paddings drop it);
  * Dense, Activation, Dropout and LayerNormalization pass it on; Attention and
  * AdditiveAttention use [query mask, value mask] and their output carries the
- * query mask; the global poolings skip masked steps and end the mask. A
+ * query mask; Concatenate, Add, Subtract and Multiply combine their inputs'
+ * masks as Keras 3 does; the global poolings skip masked steps and end the mask. A
  * sequence's prediction therefore does not depend on how much padding its
  * batch has.
  */
@@ -579,8 +623,8 @@ typedef struct ag_model ag_model;
 typedef struct ag_layer ag_layer;
 
 /* A node's Keras mask: a bool (B,T) node, or NULL when it has none. */
-ag_node *ag_node_mask(const ag_node *n);
-void ag_node_set_mask(ag_node *n, ag_node *mask);
+AG_API ag_node *ag_node_mask(const ag_node *n);
+AG_API void ag_node_set_mask(ag_node *n, ag_node *mask);
 
 /* Ops the layers need (ops/not_equal.c, ops/max.c):
  *   not_equal: z = [x != c], bool, x of any dtype; no gradient (a mask).
@@ -588,8 +632,8 @@ void ag_node_set_mask(ag_node *n, ag_node *mask);
  *     mask (bool) has x's dims up to and including axis, or is NULL; a row
  *     with every position masked gives 0. keepdims keeps the axis as 1.
  *     gx = gz at the first position reaching the maximum, 0 elsewhere. */
-ag_node *ag_not_equal(ag_graph *g, ag_node *x, double c);
-ag_node *ag_max(ag_graph *g, ag_node *x, int axis, int keepdims, ag_node *mask);
+AG_API ag_node *ag_not_equal(ag_graph *g, ag_node *x, double c);
+AG_API ag_node *ag_max(ag_graph *g, ag_node *x, int axis, int keepdims, ag_node *mask);
 
 /* Activations by name: "linear", "relu", "sigmoid", "tanh", "softmax". */
 typedef enum ag_activation {
@@ -599,12 +643,12 @@ typedef enum ag_activation {
     AG_ACT_TANH,       /* z = tanh x                  */
     AG_ACT_SOFTMAX     /* z = softmax over the last axis */
 } ag_activation;
-const char *ag_activation_name(ag_activation a);
+AG_API const char *ag_activation_name(ag_activation a);
 /* The activation named `name`; -1 when there is none. */
-int ag_activation_from_name(const char *name);
+AG_API int ag_activation_from_name(const char *name);
 /* "valid", "same", "causal" and back; -1 for an unknown name. */
-const char *ag_padding_name(ag_padding p);
-int ag_padding_from_name(const char *name);
+AG_API const char *ag_padding_name(ag_padding p);
+AG_API int ag_padding_from_name(const char *name);
 
 /* ---- models ---- */
 
@@ -612,61 +656,61 @@ int ag_padding_from_name(const char *name);
  * AG_FLOAT64 to gradient-check a whole model with ag_gradcheck). seed keys
  * every initialiser and every dropout without its own seed. NULL only when
  * out of memory or float_dtype is not a float. */
-ag_model *ag_model_new(ag_dtype float_dtype, uint64_t seed);
-void ag_model_free(ag_model *m);
+AG_API ag_model *ag_model_new(ag_dtype float_dtype, uint64_t seed);
+AG_API void ag_model_free(ag_model *m);
 /* The message of the last failure ("" when none), and its status. A
  * builder given the NULL of an earlier failure keeps that failure's message;
  * compile, fit, evaluate, predict and save clear the message when they start. */
-const char *ag_model_error(const ag_model *m);
-ag_status ag_model_status(const ag_model *m);
-void ag_model_clear_error(ag_model *m);
-ag_graph *ag_model_graph(ag_model *m);
-const char *ag_model_name(const ag_model *m); /* "functional" or "sequential" */
+AG_API const char *ag_model_error(const ag_model *m);
+AG_API ag_status ag_model_status(const ag_model *m);
+AG_API void ag_model_clear_error(ag_model *m);
+AG_API ag_graph *ag_model_graph(ag_model *m);
+AG_API const char *ag_model_name(const ag_model *m); /* "functional" or "sequential" */
 
 /* Keras's Input(shape, dtype, name): a model input of shape (None, *shape);
  * dims -1 are None. dtype AG_INT32 (token ids) or AG_FLOAT32 (the model's
  * float). name NULL or "" gives Keras's automatic name (input_layer,
  * input_layer_1, ...). Each input is an InputLayer in the summary. */
-ag_node *ag_model_input(ag_model *m, const char *name, ag_dtype dtype, int rank,
-                        const int64_t *shape);
+AG_API ag_node *ag_model_input(ag_model *m, const char *name, ag_dtype dtype, int rank,
+                               const int64_t *shape);
 /* Keras's Model(inputs, outputs): fixes the model's inputs (fed in this
  * order) and outputs; every output must depend only on those inputs. */
-ag_status ag_model_build(ag_model *m, ag_node *const *inputs, int n_inputs, ag_node *const *outputs,
-                         int n_outputs);
+AG_API ag_status ag_model_build(ag_model *m, ag_node *const *inputs, int n_inputs,
+                                ag_node *const *outputs, int n_outputs);
 /* Sequential: after one ag_model_input, each ag_model_add calls the layer on
  * the previous layer's output; the last output is the model's output. The
  * model is named "sequential" and needs no ag_model_build. */
-ag_status ag_model_add(ag_model *m, ag_layer *layer);
+AG_API ag_status ag_model_add(ag_model *m, ag_layer *layer);
 
-int ag_model_input_count(const ag_model *m);
-ag_node *ag_model_input_node(const ag_model *m, int i);
-int ag_model_output_count(const ag_model *m);
-ag_node *ag_model_output_node(const ag_model *m, int i);
-int ag_model_layer_count(const ag_model *m); /* InputLayers included */
-ag_layer *ag_model_layer(const ag_model *m, int i);
-ag_layer *ag_model_get_layer(const ag_model *m, const char *name);
+AG_API int ag_model_input_count(const ag_model *m);
+AG_API ag_node *ag_model_input_node(const ag_model *m, int i);
+AG_API int ag_model_output_count(const ag_model *m);
+AG_API ag_node *ag_model_output_node(const ag_model *m, int i);
+AG_API int ag_model_layer_count(const ag_model *m); /* InputLayers included */
+AG_API ag_layer *ag_model_layer(const ag_model *m, int i);
+AG_API ag_layer *ag_model_get_layer(const ag_model *m, const char *name);
 /* Every weight of every layer, each once (shared layers own one set), in
  * layer order; trainable = 1 lists the trainable ones, 0 the others, -1 all.
  * Returns the count; writes at most max nodes to out (out may be NULL). */
-int ag_model_weights(const ag_model *m, int trainable, ag_node **out, int max);
-int64_t ag_model_count_params(const ag_model *m, int trainable);
+AG_API int ag_model_weights(const ag_model *m, int trainable, ag_node **out, int max);
+AG_API int64_t ag_model_count_params(const ag_model *m, int trainable);
 
 /* Keras's summary: the table Layer (type) | Output Shape | Param # |
  * Connected to (None dims print as None), then
  *   Total params: 678,629 (2.59 MB)
  *   Trainable params: 678,629 (2.59 MB)
  *   Non-trainable params: 0 (0.00 B)                                      */
-void ag_model_summary(const ag_model *m, FILE *f);
+AG_API void ag_model_summary(const ag_model *m, FILE *f);
 
 /* The model's configuration as JSON (caller frees with free()):
  *   {"class_name": "Functional", "config": {"name", "dtype", "seed",
  *    "layers": [{"class_name", "name", "config", "inbound_nodes"}, ...],
  *    "input_layers": [[name, 0, 0], ...], "output_layers": [...]}}
  * NULL with the message on m on failure. */
-char *ag_model_get_config(ag_model *m);
+AG_API char *ag_model_get_config(ag_model *m);
 /* Rebuilds a model (new weights, initialised from the config's seed) from
  * ag_model_get_config's JSON. NULL with err set on a malformed config. */
-ag_model *ag_model_from_config(const char *json, ag_error *err);
+AG_API ag_model *ag_model_from_config(const char *json, ag_error *err);
 
 /* ---- layers ---- */
 /* Each constructor takes Keras's arguments in Keras's order; its defaults
@@ -676,48 +720,65 @@ ag_model *ag_model_from_config(const char *json, ag_error *err);
 
 /* Embedding(input_dim, output_dim, mask_zero=False): ids (B,...) int32 ->
  * (B,...,output_dim); weight embeddings (input_dim, output_dim), U(±0.05). */
-ag_layer *ag_layer_embedding(ag_model *m, int64_t input_dim, int64_t output_dim, int mask_zero);
+AG_API ag_layer *ag_layer_embedding(ag_model *m, int64_t input_dim, int64_t output_dim,
+                                    int mask_zero);
 /* Conv1D(filters, kernel_size, strides=1, padding="valid", activation=None,
  * use_bias=True): (B,T,C) -> (B,T',filters); kernel (K,C,F), bias (F). */
-ag_layer *ag_layer_conv1d(ag_model *m, int64_t filters, int64_t kernel_size, int64_t strides,
-                          ag_padding padding, ag_activation activation, int use_bias);
+AG_API ag_layer *ag_layer_conv1d(ag_model *m, int64_t filters, int64_t kernel_size, int64_t strides,
+                                 ag_padding padding, ag_activation activation, int use_bias);
 /* Dense(units, activation=None, use_bias=True): (B,...,K) -> (B,...,units);
  * kernel (K,units), bias (units). */
-ag_layer *ag_layer_dense(ag_model *m, int64_t units, ag_activation activation, int use_bias);
+AG_API ag_layer *ag_layer_dense(ag_model *m, int64_t units, ag_activation activation, int use_bias);
 /* Dropout(rate, seed=None): inverted dropout in training mode. seed 0 draws
  * from the model's seed and the layer's index. */
-ag_layer *ag_layer_dropout(ag_model *m, double rate, uint64_t seed);
+AG_API ag_layer *ag_layer_dropout(ag_model *m, double rate, uint64_t seed);
 /* Activation(activation). */
-ag_layer *ag_layer_activation(ag_model *m, ag_activation activation);
+AG_API ag_layer *ag_layer_activation(ag_model *m, ag_activation activation);
 /* GlobalAveragePooling1D(): (B,T,C) -> (B,C); with a mask, Σ_t x·m / Σ_t m.
  * GlobalMaxPooling1D(): (B,T,C) -> (B,C); with a mask, masked steps are
  * skipped (a row with no unmasked step gives 0). */
-ag_layer *ag_layer_global_average_pooling1d(ag_model *m);
-ag_layer *ag_layer_global_max_pooling1d(ag_model *m);
-/* Concatenate(axis=-1): joins its inputs along axis; drops masks. */
-ag_layer *ag_layer_concatenate(ag_model *m, int axis);
+AG_API ag_layer *ag_layer_global_average_pooling1d(ag_model *m);
+AG_API ag_layer *ag_layer_global_max_pooling1d(ag_model *m);
+/* Concatenate(axis=-1): joins its inputs along axis. Masks as Keras 3:
+ * along the last axis the output's mask is the OR of the inputs' masks (none
+ * when some input has none: all steps valid); along the time axis the masks
+ * are joined (an unmasked input's steps all valid). */
+AG_API ag_layer *ag_layer_concatenate(ag_model *m, int axis);
+/* Keras's elementwise merge layers, called on a list (ag_call_n):
+ *   Add():      z = x_1 + ... + x_n        (1 or more inputs)
+ *   Subtract(): z = x_1 - x_2              (exactly 2)
+ *   Multiply(): z = x_1 ⊙ ... ⊙ x_n        (1 or more)
+ * No weights. Inputs of lower rank are expanded at axis 1 first ((B,D) with
+ * (B,T,D) -> (B,1,D)); then dims must be equal or 1 (broadcast). Masks as
+ * Keras 3: when every input has one, the output's mask is their OR, else
+ * none; Multiply reads a masked step of an input as 1 and, when every input
+ * is masked, sets the steps outside the OR to 0. */
+AG_API ag_layer *ag_layer_add(ag_model *m);
+AG_API ag_layer *ag_layer_subtract(ag_model *m);
+AG_API ag_layer *ag_layer_multiply(ag_model *m);
 /* LayerNormalization(axis=-1, epsilon=1e-3): over the last axis,
  *   z = gamma · (x - mean) / √(var + epsilon) + beta;  gamma, beta (D). */
-ag_layer *ag_layer_layer_normalization(ag_model *m, double epsilon);
+AG_API ag_layer *ag_layer_layer_normalization(ag_model *m, double epsilon);
 /* Attention(use_scale=False, score_mode="dot", dropout=0.0, seed=None):
  * Luong attention over ag_attention. score_mode "dot" or "concat". Weights:
  * scale () = 1 when use_scale; concat_score_weight () = 1 when concat —
  * 0, 1 or 2 weights as Keras. seed 0: from the model's seed and the layer's
  * index. */
-ag_layer *ag_layer_attention(ag_model *m, int use_scale, const char *score_mode, double dropout,
-                             uint64_t seed);
+AG_API ag_layer *ag_layer_attention(ag_model *m, int use_scale, const char *score_mode,
+                                    double dropout, uint64_t seed);
 /* AdditiveAttention(use_scale=True, dropout=0.0, seed=None): Bahdanau
  * attention; weight scale (D) glorot-uniform, U(±√(6/(D+D))), when use_scale. */
-ag_layer *ag_layer_additive_attention(ag_model *m, int use_scale, double dropout, uint64_t seed);
+AG_API ag_layer *ag_layer_additive_attention(ag_model *m, int use_scale, double dropout,
+                                             uint64_t seed);
 /* The older `causal` constructor flag of both attention layers: every call
  * uses a causal mask (as use_causal_mask = True). */
-ag_status ag_layer_set_causal(ag_layer *l, int causal);
+AG_API ag_status ag_layer_set_causal(ag_layer *l, int causal);
 
 /* Calls a layer: ag_call on one input, ag_call_n on a list (Concatenate,
  * Attention [query, value] or [query, value, key]). Returns the output
  * node, which carries the output mask. */
-ag_node *ag_call(ag_layer *l, ag_node *x);
-ag_node *ag_call_n(ag_layer *l, ag_node *const *inputs, int n);
+AG_API ag_node *ag_call(ag_layer *l, ag_node *x);
+AG_API ag_node *ag_call_n(ag_layer *l, ag_node *const *inputs, int n);
 /* An attention layer's call with Keras's call arguments. mask: explicit
  * [query_mask, value_mask] (n_mask = 2; either may be NULL); n_mask = 0 takes
  * the inputs' own masks. attention_scores (return_attention_scores) receives
@@ -729,30 +790,30 @@ typedef struct ag_attention_call {
     int use_causal_mask;
     ag_node **attention_scores;
 } ag_attention_call;
-ag_node *ag_call_attention(ag_layer *l, ag_node *const *inputs, int n,
-                           const ag_attention_call *opts);
+AG_API ag_node *ag_call_attention(ag_layer *l, ag_node *const *inputs, int n,
+                                  const ag_attention_call *opts);
 /* The attention weights node of an attention layer's call number `call`
  * (0 for its first), whether or not return_attention_scores was asked:
  * what a heatmap plots. NULL for other layers. */
-ag_node *ag_layer_attention_scores(const ag_layer *l, int call);
+AG_API ag_node *ag_layer_attention_scores(const ag_layer *l, int call);
 
-const char *ag_layer_name(const ag_layer *l);
-ag_status ag_layer_set_name(ag_layer *l, const char *name);
-const char *ag_layer_class_name(const ag_layer *l); /* "Conv1D", ...  */
-int ag_layer_call_count(const ag_layer *l);
+AG_API const char *ag_layer_name(const ag_layer *l);
+AG_API ag_status ag_layer_set_name(ag_layer *l, const char *name);
+AG_API const char *ag_layer_class_name(const ag_layer *l); /* "Conv1D", ...  */
+AG_API int ag_layer_call_count(const ag_layer *l);
 /* Output node of call number `call` (0-based), NULL when out of range. */
-ag_node *ag_layer_output(const ag_layer *l, int call);
+AG_API ag_node *ag_layer_output(const ag_layer *l, int call);
 /* The layer's weights (built on the first call): trainable = 1, 0 or -1
  * (all), as ag_model_weights. */
-int ag_layer_weights(const ag_layer *l, int trainable, ag_node **out, int max);
-int64_t ag_layer_count_params(const ag_layer *l);
+AG_API int ag_layer_weights(const ag_layer *l, int trainable, ag_node **out, int max);
+AG_API int64_t ag_layer_count_params(const ag_layer *l);
 /* Freezes (0) or unfreezes (1) every weight of the layer. */
-void ag_layer_set_trainable(ag_layer *l, int trainable);
+AG_API void ag_layer_set_trainable(ag_layer *l, int trainable);
 /* Keras's get_config as JSON ({"name": ..., "units": ..., ...}); caller
  * frees. from_config makes a new layer of class_name in m from such JSON,
  * refusing unknown classes and bad arguments with the reason. */
-char *ag_layer_get_config(const ag_layer *l);
-ag_layer *ag_layer_from_config(ag_model *m, const char *class_name, const char *json);
+AG_API char *ag_layer_get_config(const ag_layer *l);
+AG_API ag_layer *ag_layer_from_config(ag_model *m, const char *class_name, const char *json);
 
 /* ---- training ---- */
 
@@ -762,8 +823,8 @@ typedef enum ag_loss_kind {
     AG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
     AG_LOSS_MEAN_SQUARED_ERROR
 } ag_loss_kind;
-const char *ag_loss_name(ag_loss_kind l); /* "binary_crossentropy", ... "mse" */
-int ag_loss_from_name(const char *name);  /* -1 when unknown */
+AG_API const char *ag_loss_name(ag_loss_kind l); /* "binary_crossentropy", ... "mse" */
+AG_API int ag_loss_from_name(const char *name);  /* -1 when unknown */
 
 /* Metrics, or-ed: accuracy (binary or categorical, from the loss; binary
  * outputs count as 1 above 0.5, or above 0 with from_logits) and AUC (exact
@@ -774,8 +835,8 @@ enum { AG_METRIC_ACCURACY = 1, AG_METRIC_AUC = 2 };
 /* Keras's compile: the optimizer (NULL: Adam with Keras's defaults), loss
  * on output 0 against a target of the output's shape (sparse: int32 labels
  * (B)), and metrics. Compiling again resets the optimizer's state. */
-ag_status ag_model_compile(ag_model *m, const ag_optimizer_config *optimizer, ag_loss_kind loss,
-                           int from_logits, unsigned metrics);
+AG_API ag_status ag_model_compile(ag_model *m, const ag_optimizer_config *optimizer,
+                                  ag_loss_kind loss, int from_logits, unsigned metrics);
 
 /* A source of batches, for data whose batches differ in shape (each text
  * batch padded to its own longest sequence). get_batch fills inputs[i]
@@ -807,7 +868,7 @@ typedef struct ag_fit_options {
     double min_delta;         /* an improvement is a decrease by more than this: 0 */
     int restore_best_weights; /* 0                                               */
 } ag_fit_options;
-ag_fit_options ag_fit_defaults(void);
+AG_API ag_fit_options ag_fit_defaults(void);
 
 /* Per-epoch history, Keras's History.history: loss and each metric
  * ("accuracy", "auc", in that order), and the same for validation. */
@@ -823,7 +884,7 @@ typedef struct ag_history {
     int best_epoch;    /* early stopping: epoch (0-based) with the lowest val_loss, else -1 */
     int stopped_epoch; /* early stopping: epoch after which it stopped, else -1 */
 } ag_history;
-void ag_history_release(ag_history *h); /* frees the arrays */
+AG_API void ag_history_release(ag_history *h); /* frees the arrays */
 
 /* Keras's fit on whole tensors: x[i] (N, ...) for input i, y (N, ...) or
  * sparse labels (N). One step: forward in training mode, backward of the
@@ -833,25 +894,26 @@ void ag_history_release(ag_history *h); /* frees the arrays */
  * per batch (running means over the epoch; redrawn with '\r' on a TTY) and
  *   Epoch 1/10 ... - 3s 4ms/step - loss: ... - val_loss: ... - val_accuracy: ...
  * per epoch. history (may be NULL) receives the history; release it. */
-ag_status ag_model_fit(ag_model *m, const ag_tensor *const *x, const ag_tensor *y,
-                       const ag_fit_options *opts, ag_history *history);
-ag_status ag_model_fit_source(ag_model *m, const ag_batch_source *train, const ag_fit_options *opts,
-                              ag_history *history);
+AG_API ag_status ag_model_fit(ag_model *m, const ag_tensor *const *x, const ag_tensor *y,
+                              const ag_fit_options *opts, ag_history *history);
+AG_API ag_status ag_model_fit_source(ag_model *m, const ag_batch_source *train,
+                                     const ag_fit_options *opts, ag_history *history);
 /* Keras's evaluate in inference mode: *loss and metrics[k] (the compiled
  * metrics in the order accuracy, auc; metrics may be NULL). */
-ag_status ag_model_evaluate(ag_model *m, const ag_tensor *const *x, const ag_tensor *y,
-                            int64_t batch_size, double *loss, double *metrics);
-ag_status ag_model_evaluate_source(ag_model *m, const ag_batch_source *src, double *loss,
-                                   double *metrics);
+AG_API ag_status ag_model_evaluate(ag_model *m, const ag_tensor *const *x, const ag_tensor *y,
+                                   int64_t batch_size, double *loss, double *metrics);
+AG_API ag_status ag_model_evaluate_source(ag_model *m, const ag_batch_source *src, double *loss,
+                                          double *metrics);
 /* Keras's predict in inference mode: out[j] receives a new tensor (free
  * it) for output j, the batches' outputs joined along axis 0. */
-ag_status ag_model_predict(ag_model *m, const ag_tensor *const *x, int64_t batch_size,
-                           ag_tensor **out);
-ag_status ag_model_predict_source(ag_model *m, const ag_batch_source *src, ag_tensor **out);
+AG_API ag_status ag_model_predict(ag_model *m, const ag_tensor *const *x, int64_t batch_size,
+                                  ag_tensor **out);
+AG_API ag_status ag_model_predict_source(ag_model *m, const ag_batch_source *src, ag_tensor **out);
 /* One batch in inference mode, and any extra nodes of the model's graph
  * (an attention layer's scores, say; at most 64): after it, ag_value of each
  * output and of extra[0..n_extra-1] holds this batch's values. */
-ag_status ag_model_run(ag_model *m, const ag_tensor *const *x, ag_node *const *extra, int n_extra);
+AG_API ag_status ag_model_run(ag_model *m, const ag_tensor *const *x, ag_node *const *extra,
+                              int n_extra);
 
 /* ---- save and load ---- */
 /* One safetensors file: an 8-byte little-endian header length, a JSON header
@@ -863,33 +925,34 @@ ag_status ag_model_run(ag_model *m, const ag_tensor *const *x, ag_node *const *e
  * same directory, flushed and fsync-ed, renamed over path, and the directory
  * fsync-ed: a crash never leaves a half-written path. The compile settings
  * ("training_config") are saved too; the optimizer's state is not. */
-ag_status ag_model_save(ag_model *m, const char *path, const char *const *meta_keys,
-                        const char *const *meta_values, int n_meta);
+AG_API ag_status ag_model_save(ag_model *m, const char *path, const char *const *meta_keys,
+                               const char *const *meta_values, int n_meta);
 /* Rebuilds the model from the file's config and loads its weights:
  * predictions are bit-identical to the saved model's. A truncated or
  * corrupted file, a tensor missing or of the wrong dtype/shape, is refused
  * (NULL, err says why). */
-ag_model *ag_model_load(const char *path, ag_error *err);
+AG_API ag_model *ag_model_load(const char *path, ag_error *err);
 /* A __metadata__ entry of the file the model was loaded from; NULL if none. */
-const char *ag_model_metadata(const ag_model *m, const char *key);
+AG_API const char *ag_model_metadata(const ag_model *m, const char *key);
 
 /* The safetensors format itself, for any named tensors (F32, F64, I32, I64,
  * BOOL). save writes atomically as above. */
 typedef struct ag_safetensors ag_safetensors;
-ag_status ag_safetensors_save(const char *path, const char *const *names,
-                              const ag_tensor *const *tensors, int n, const char *const *meta_keys,
-                              const char *const *meta_values, int n_meta, ag_error *err);
+AG_API ag_status ag_safetensors_save(const char *path, const char *const *names,
+                                     const ag_tensor *const *tensors, int n,
+                                     const char *const *meta_keys, const char *const *meta_values,
+                                     int n_meta, ag_error *err);
 /* Reads and checks the whole file (header length, JSON, dtypes, shapes,
  * offsets in order, inside the file and covering it). */
-ag_safetensors *ag_safetensors_open(const char *path, ag_error *err);
-void ag_safetensors_close(ag_safetensors *st);
-int ag_safetensors_count(const ag_safetensors *st);
-const char *ag_safetensors_name(const ag_safetensors *st, int i);
+AG_API ag_safetensors *ag_safetensors_open(const char *path, ag_error *err);
+AG_API void ag_safetensors_close(ag_safetensors *st);
+AG_API int ag_safetensors_count(const ag_safetensors *st);
+AG_API const char *ag_safetensors_name(const ag_safetensors *st, int i);
 /* The tensor named name (borrowed, valid until close); NULL if absent. */
-const ag_tensor *ag_safetensors_get(const ag_safetensors *st, const char *name);
-const char *ag_safetensors_metadata(const ag_safetensors *st, const char *key);
-int ag_safetensors_metadata_count(const ag_safetensors *st);
-const char *ag_safetensors_metadata_key(const ag_safetensors *st, int i);
+AG_API const ag_tensor *ag_safetensors_get(const ag_safetensors *st, const char *name);
+AG_API const char *ag_safetensors_metadata(const ag_safetensors *st, const char *key);
+AG_API int ag_safetensors_metadata_count(const ag_safetensors *st);
+AG_API const char *ag_safetensors_metadata_key(const ag_safetensors *st, int i);
 
 /* ------------------------------------------------------------------------ */
 /* Text pairs: tokenizer, vocabulary, TSV pairs, the Bible builder, heatmaps */
@@ -898,7 +961,7 @@ const char *ag_safetensors_metadata_key(const ag_safetensors *st, int i);
 /* CRC-32 as zlib's crc32 computes it (IEEE polynomial, reflected): continue
  * from crc (0 to start). crc32("The quick brown fox jumps over the lazy dog")
  * = 0x414FA339. */
-uint32_t ag_crc32(uint32_t crc, const void *data, size_t n);
+AG_API uint32_t ag_crc32(uint32_t crc, const void *data, size_t n);
 
 /* Tokenizing like Keras's TextVectorization defaults
  * (standardize="lower_and_strip_punctuation", split="whitespace"):
@@ -907,7 +970,7 @@ uint32_t ag_crc32(uint32_t crc, const void *data, size_t n);
  * non-ASCII marks stay, as in Keras), split on ASCII whitespace.
  * Returns a NULL-terminated array of the *n_tokens tokens, in one block:
  * release it with free(). NULL (err set) only on a NULL text or no memory. */
-char **ag_tokenize(const char *text, int64_t *n_tokens, ag_error *err);
+AG_API char **ag_tokenize(const char *text, int64_t *n_tokens, ag_error *err);
 
 /* A vocabulary: id 0 is padding (""), id 1 out-of-vocabulary ("[UNK]"),
  * then tokens by falling training frequency, at most max_tokens - 2 of them
@@ -918,26 +981,27 @@ char **ag_tokenize(const char *text, int64_t *n_tokens, ag_error *err);
 #define AG_VOCAB_OOV                1
 #define AG_VOCAB_DEFAULT_MAX_TOKENS 10000
 typedef struct ag_vocab ag_vocab;
-ag_vocab *ag_vocab_build(const char *const *texts, int64_t n_texts, int max_tokens, ag_error *err);
+AG_API ag_vocab *ag_vocab_build(const char *const *texts, int64_t n_texts, int max_tokens,
+                                ag_error *err);
 /* The tokens for ids 2, 3, ...: non-empty, no whitespace, no repeats. */
-ag_vocab *ag_vocab_from_tokens(const char *const *tokens, int64_t n, ag_error *err);
-void ag_vocab_free(ag_vocab *v);
-int32_t ag_vocab_size(const ag_vocab *v); /* ids 0 .. size-1, reserved ones included */
-const char *ag_vocab_token(const ag_vocab *v, int32_t id);     /* NULL when out of range */
-int32_t ag_vocab_lookup(const ag_vocab *v, const char *token); /* AG_VOCAB_OOV when absent */
+AG_API ag_vocab *ag_vocab_from_tokens(const char *const *tokens, int64_t n, ag_error *err);
+AG_API void ag_vocab_free(ag_vocab *v);
+AG_API int32_t ag_vocab_size(const ag_vocab *v); /* ids 0 .. size-1, reserved ones included */
+AG_API const char *ag_vocab_token(const ag_vocab *v, int32_t id);     /* NULL when out of range */
+AG_API int32_t ag_vocab_lookup(const ag_vocab *v, const char *token); /* AG_VOCAB_OOV when absent */
 /* Text form (stored in a model's metadata): the tokens of ids 2, 3, ... one
  * per line, each followed by '\n'. The string is malloc'd: free() it. A file
  * holds the same text; reading accepts CRLF. */
-char *ag_vocab_to_string(const ag_vocab *v, ag_error *err);
-ag_vocab *ag_vocab_from_string(const char *s, ag_error *err);
-ag_status ag_vocab_save(const ag_vocab *v, const char *path, ag_error *err);
-ag_vocab *ag_vocab_load(const char *path, ag_error *err);
+AG_API char *ag_vocab_to_string(const ag_vocab *v, ag_error *err);
+AG_API ag_vocab *ag_vocab_from_string(const char *s, ag_error *err);
+AG_API ag_status ag_vocab_save(const ag_vocab *v, const char *path, ag_error *err);
+AG_API ag_vocab *ag_vocab_load(const char *path, ag_error *err);
 /* Token ids of text: writes min(n, cap) ids, returns n, the text's token
  * count (-1 on a NULL argument or no memory). Unknown tokens are 1. A text
  * without any token encodes as one [UNK], so n >= 1: its mask is never all
  * false. */
-int64_t ag_vocab_encode(const ag_vocab *v, const char *text, int32_t *ids, int64_t cap,
-                        ag_error *err);
+AG_API int64_t ag_vocab_encode(const ag_vocab *v, const char *text, int32_t *ids, int64_t cap,
+                               ag_error *err);
 
 /* Labelled text pairs. Texts are owned (copied in). */
 typedef struct ag_pairs {
@@ -945,19 +1009,20 @@ typedef struct ag_pairs {
     char **a, **b; /* text_a[i], text_b[i] */
     float *label;  /* 0 or 1 */
 } ag_pairs;
-ag_pairs *ag_pairs_new(void); /* empty; NULL only when out of memory */
-void ag_pairs_free(ag_pairs *p);
-ag_status ag_pairs_add(ag_pairs *p, const char *a, const char *b, float label, ag_error *err);
+AG_API ag_pairs *ag_pairs_new(void); /* empty; NULL only when out of memory */
+AG_API void ag_pairs_free(ag_pairs *p);
+AG_API ag_status ag_pairs_add(ag_pairs *p, const char *a, const char *b, float label,
+                              ag_error *err);
 /* TSV: text_a<TAB>text_b<TAB>label per line. Every row is checked: exactly
  * 3 fields, non-blank texts, label 0, 1, 0.0 or 1.0; LF or CRLF; a UTF-8 BOM
  * is skipped. The first bad row fails the load with its file and line:
  * "train.tsv:1234: expected 3 tab-separated fields, found 2". A file with no
  * pair fails too. Saving turns tabs and line breaks inside texts into
  * spaces and writes labels as 0/1. */
-ag_pairs *ag_pairs_load(const char *path, ag_error *err);
-ag_status ag_pairs_save(const ag_pairs *p, const char *path, ag_error *err);
+AG_API ag_pairs *ag_pairs_load(const char *path, ag_error *err);
+AG_API ag_status ag_pairs_save(const ag_pairs *p, const char *path, ag_error *err);
 /* The vocabulary of a training set: text_a then text_b, row by row. */
-ag_vocab *ag_vocab_from_pairs(const ag_pairs *p, int max_tokens, ag_error *err);
+AG_API ag_vocab *ag_vocab_from_pairs(const ag_pairs *p, int max_tokens, ag_error *err);
 
 /* Pairs encoded once with a vocabulary: text i's ids are
  * a_ids[a_off[i] .. a_off[i+1]) (same for b). max_len > 0 keeps only the
@@ -969,15 +1034,15 @@ typedef struct ag_pair_ids {
     float *label;            /* (n) */
     int64_t n_tokens, n_oov; /* ids stored, and how many of them are [UNK] */
 } ag_pair_ids;
-ag_pair_ids *ag_pair_ids_encode(const ag_pairs *p, const ag_vocab *v, int64_t max_len,
-                                ag_error *err);
-void ag_pair_ids_free(ag_pair_ids *d);
+AG_API ag_pair_ids *ag_pair_ids_encode(const ag_pairs *p, const ag_vocab *v, int64_t max_len,
+                                       ag_error *err);
+AG_API void ag_pair_ids_free(ag_pair_ids *d);
 /* A batch of the rows rows[0..B-1]: a (B,Ta) and b (B,Tb) int32 ids padded
  * with 0 to the batch's own longest text (never a global maximum), y (B,1)
  * float32 labels (y may be NULL). The tensors (from ag_tensor_new, or
  * embedded) are resized in place, reusing their storage. */
-ag_status ag_pair_batch(const ag_pair_ids *d, const int64_t *rows, int64_t n_rows, ag_tensor *a,
-                        ag_tensor *b, ag_tensor *y, ag_error *err);
+AG_API ag_status ag_pair_batch(const ag_pair_ids *d, const int64_t *rows, int64_t n_rows,
+                               ag_tensor *a, ag_tensor *b, ag_tensor *y, ag_error *err);
 
 /* The KJV <-> WEB paraphrase pairs (data/README.md gives the rules in full).
  * From two diatheke plain exports (`diatheke -b engKJV2006eb -f plain -k
@@ -998,20 +1063,20 @@ typedef struct ag_bible_stats {
     int64_t near_negatives[3];  /* negatives taken from within ±3 verses     */
 } ag_bible_stats;
 /* The split of a chapter: AG_SPLIT_TEST, _VAL or _TRAIN. */
-int ag_bible_split(const char *book, long chapter);
+AG_API int ag_bible_split(const char *book, long chapter);
 /* From the two exports' text (NUL-terminated) into out[AG_SPLIT_*]
  * (appended to). stats may be NULL. */
-ag_status ag_bible_pairs(const char *export_a, const char *export_b, uint64_t seed,
-                         ag_pairs *out[3], ag_bible_stats *stats, ag_error *err);
+AG_API ag_status ag_bible_pairs(const char *export_a, const char *export_b, uint64_t seed,
+                                ag_pairs *out[3], ag_bible_stats *stats, ag_error *err);
 /* Writes out[AG_SPLIT_*] to out_dir/train.tsv, val.tsv and test.tsv,
  * creating out_dir (and its parents) when missing. */
-ag_status ag_bible_save(ag_pairs *const out[3], const char *out_dir, ag_error *err);
+AG_API ag_status ag_bible_save(ag_pairs *const out[3], const char *out_dir, ag_error *err);
 /* Creates dir and any missing parents (mkdir -p); fails when a part exists
  * and is not a directory. */
-ag_status ag_make_dirs(const char *dir, ag_error *err);
+AG_API ag_status ag_make_dirs(const char *dir, ag_error *err);
 /* From two export files into out_dir, as ag_bible_pairs then ag_bible_save. */
-ag_status ag_bible_build(const char *path_a, const char *path_b, const char *out_dir, uint64_t seed,
-                         ag_bible_stats *stats, ag_error *err);
+AG_API ag_status ag_bible_build(const char *path_a, const char *path_b, const char *out_dir,
+                                uint64_t seed, ag_bible_stats *stats, ag_error *err);
 
 /* Attention weights as a PNG heatmap: weights (tq, tv) row-major, query
  * tokens down the left side, value tokens across the top (rotated 90°, read
@@ -1029,9 +1094,9 @@ typedef struct ag_heatmap_info {
     int cell;          /* side of a cell                         */
     int x0, y0;        /* top-left corner of cell (0, 0)         */
 } ag_heatmap_info;
-ag_status ag_heatmap_png(const char *path, const float *weights, int tq, int tv,
-                         const char *const *query_tokens, const char *const *value_tokens,
-                         const char *title, ag_heatmap_info *info, ag_error *err);
+AG_API ag_status ag_heatmap_png(const char *path, const float *weights, int tq, int tv,
+                                const char *const *query_tokens, const char *const *value_tokens,
+                                const char *title, ag_heatmap_info *info, ag_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* gradcheck.c — analytic gradients against finite differences, in float64. */
-#include "internal.h"
+#include "engine.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * time, sizes its buffers (reusing them when they are big enough), and calls
  * its op's kernel. The engine never looks at an op's math.
  */
-#include "internal.h"
+#include "engine.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -349,7 +349,8 @@ ag_node *ag_apply(ag_graph *g, const ag_op *op, ag_node *const *inputs, int n_in
     return n;
 }
 
-ag_tensor *ag_kernel_aux(ag_kernel_ctx *k, int i, ag_dtype dtype, int rank, const int64_t *shape)
+/* Workspace tensor i of the kernel's node, or NULL with k->err set. */
+static ag_tensor *aux_slot(ag_kernel_ctx *k, int i)
 {
     ag_node *n = k->node;
     if (!n->op || i < 0 || i >= n->op->n_aux) {
@@ -357,9 +358,36 @@ ag_tensor *ag_kernel_aux(ag_kernel_ctx *k, int i, ag_dtype dtype, int rank, cons
                      n->op ? n->op->n_aux : 0);
         return NULL;
     }
-    if (ag__ensure(n->g, &n->aux[i], dtype, rank, shape, k->err)) return NULL;
     return &n->aux[i];
 }
+
+ag_tensor *ag_kernel_aux(ag_kernel_ctx *k, int i, ag_dtype dtype, int rank, const int64_t *shape)
+{
+    ag_tensor *t = aux_slot(k, i);
+    if (!t || ag__ensure(k->node->g, t, dtype, rank, shape, k->err)) return NULL;
+    return t;
+}
+
+ag_tensor *ag_kernel_saved(ag_kernel_ctx *k, int i) { return aux_slot(k, i); }
+
+static int mark_ancestors(ag_graph *g, ag_node *const *outputs, int n);
+
+int ag__graph_walk_ancestors(ag_graph *g, ag_node *const *roots, int n_roots,
+                             int (*visit)(ag_node *n, void *user), void *user)
+{
+    for (int r = 0; r < n_roots; r++)
+        if (!roots[r] || roots[r]->g != g)
+            return ag__fail(g, AG_ERR_ARG, "graph walk: root %d is %s", r,
+                            roots[r] ? "a node of another graph" : "NULL");
+    for (int i = mark_ancestors(g, roots, n_roots); i >= 0; i--) {
+        if (!g->nodes[i]->mark) continue;
+        int st = visit(g->nodes[i], user);
+        if (st) return st;
+    }
+    return 0;
+}
+
+ag_graph *ag__node_graph(const ag_node *n) { return n ? n->g : NULL; }
 
 /* ---- node accessors ---- */
 

@@ -1,9 +1,28 @@
 /*
- * internal.h — what ops and the engine share; not part of the public API.
+ * internal.h — the one internal interface of the core library: what ops/,
+ * layers/ and optim/ may use beyond attograd.h. Not installed, not exported
+ * (every name here is hidden in the shared library; tests that need it link
+ * the static library).
  *
- * The engine (graph.c) knows nodes, shapes and buffers; it knows nothing of
- * any op's math. An op (one file in ops/) knows its math and nothing of the
- * engine's bookkeeping: it sees an ag_kernel_ctx.
+ * The engine (framework/) knows nodes, shapes and buffers; it knows nothing
+ * of any op's math. An op (one file in ops/) knows its math and nothing of
+ * the engine's bookkeeping: it sees an ag_kernel_ctx, and reaches its inputs,
+ * output and workspace through the ctx and the public accessors
+ * (ag_kernel_aux, ag_kernel_saved). Layers and optimizers see nodes only
+ * through the public accessors (ag_node_shape, ag_value, ...) and the calls
+ * below. struct ag_node and struct ag_graph are defined in framework/engine.h,
+ * which only framework/ includes.
+ *
+ * The interface:
+ *   errors      ag__fail (a formatted message on the graph)
+ *   shapes      ag__shape_size, ag__shape_equal, ag__dim_compat,
+ *               ag__tensor_shape, ag__sstr
+ *   threads     AG_PARALLEL_FOR
+ *   memory      ag__ensure (an allocation-counted resize of a tensor the
+ *               graph's step owns: ag_graph_alloc_count sees it)
+ *   graph walk  ag__graph_walk_ancestors
+ *   broadcast   ag__bcast_* (ops/binary.c)
+ *   registry    ag__builtin_ops, ag__sample_var
  */
 #ifndef ATTOGRAD_INTERNAL_H
 #define ATTOGRAD_INTERNAL_H
@@ -11,37 +30,6 @@
 #include "../attograd.h"
 
 #include <string.h>
-
-struct ag_node {
-    ag_graph *g;
-    int id; /* creation order, which is a topological order */
-    ag_node_kind kind;
-    const ag_op *op; /* AG_OP only */
-    char name[64];
-    int n_in;
-    ag_node *in[AG_MAX_INPUTS];
-    ag_shape shape; /* static: dims -1 where unknown */
-    void *params;
-    size_t params_size;
-    ag_tensor val;  /* value: fed, assigned, or computed by forward */
-    ag_tensor grad; /* gradient, valid after backward when has_grad  */
-    ag_tensor *aux; /* op->n_aux workspace tensors                    */
-    int fed;        /* inputs: fed since creation                    */
-    int requires_grad, trainable;
-    int has_grad;  /* grad holds this backward's gradient            */
-    int mark;      /* scratch for graph walks                        */
-    ag_node *mask; /* Keras mask riding on this tensor, or NULL     */
-};
-
-struct ag_graph {
-    ag_error err;
-    ag_dtype float_dtype;
-    int training;
-    uint64_t step;
-    uint64_t allocs;
-    ag_node **nodes;
-    int n_nodes, cap_nodes;
-};
 
 /* Sets the graph's error (formatted) and returns code. A later error
  * replaces an earlier one, except that a NULL-argument error caused by an
@@ -70,9 +58,22 @@ enum { AG_PAR_MIN_WORK = 1 << 15 };
 #define AG_PRAGMA(x) _Pragma(#x)
 #define AG_PARALLEL_FOR(work) AG_PRAGMA(omp parallel for schedule(static) if ((work) >= AG_PAR_MIN_WORK))
 
-/* Allocation-counted resize of a node-owned tensor. */
+/* Gives t the dtype and shape like ag_tensor_reshape_storage, counting an
+ * allocation in g's ag_graph_alloc_count (g may be NULL: not counted). For
+ * any buffer reused across a graph's steps (a node's workspace, a training
+ * loop's batch tensors). */
 ag_status ag__ensure(ag_graph *g, ag_tensor *t, ag_dtype dtype, int rank, const int64_t *shape,
                      ag_error *err);
+
+/* Calls visit(n, user) once for every node that one of roots[0..n_roots-1]
+ * depends on through op inputs, the roots included, from the newest node to
+ * the oldest (so a node comes before its inputs); stops at the first
+ * non-zero visit and returns it, else 0. A NULL root or one of another graph
+ * fails with AG_ERR_ARG (message on g). Not reentrant on one graph. */
+int ag__graph_walk_ancestors(ag_graph *g, ag_node *const *roots, int n_roots,
+                             int (*visit)(ag_node *n, void *user), void *user);
+/* The graph a node belongs to (NULL for NULL). */
+ag_graph *ag__node_graph(const ag_node *n);
 
 /* ---- broadcasting (ops/binary.c) ----
  * NumPy's rules for up to AG_BCAST_MAX operands. A plan drops the output's
@@ -125,6 +126,9 @@ extern const int ag__builtin_op_count;
  * uniform values in [lo, hi), drawn from (seed, stream). */
 ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *shape, double lo,
                         double hi, uint64_t seed, uint64_t stream);
+
+/* The float32 attention kernels' own tanh (ops/attention.c), for its test. */
+float ag__attention_tanhf(float x);
 
 /* A whole file in a malloc'd NUL-terminated buffer; *len (when not NULL)
  * gets its size. NULL with err set ("cannot open PATH ...") on failure. */

@@ -72,7 +72,7 @@ static ag_node *attention_call(ag_layer *l, ag_node *const *in, int n,
     }
     const ag_shape *q = ag_node_shape(in[0]), *k = ag_node_shape(in[n == 3 ? 2 : 1]);
     if (!ag__dim_compat(q->dim[2], k->dim[2]) ||
-        (is_additive(l) && l->use_scale && q->dim[2] != l->w[0]->shape.dim[0])) {
+        (is_additive(l) && l->use_scale && q->dim[2] != ag_node_shape(l->w[0])->dim[0])) {
         ag__model_fail(m, AG_ERR_SHAPE,
                        "%s '%s': query and key must share their last dimension%s, received "
                        "query %s and key %s",

@@ -40,10 +40,10 @@ static ag_node *conv1d_call(ag_layer *l, ag_node *const *in, int n, const ag_att
     ag_node *x = in[0], *mask = ag_node_mask(x);
     const ag_shape *s = ag_node_shape(x);
     char buf[96];
-    if (s->rank != 3 || s->dim[2] != l->w[0]->shape.dim[1]) {
+    if (s->rank != 3 || s->dim[2] != ag_node_shape(l->w[0])->dim[1]) {
         ag__model_fail(l->m, AG_ERR_SHAPE,
                        "Conv1D '%s': expected an input (B,T,%" PRId64 "), received %s", l->name,
-                       l->w[0]->shape.dim[1], ag__sstr(s, buf, sizeof buf));
+                       ag_node_shape(l->w[0])->dim[1], ag__sstr(s, buf, sizeof buf));
         return NULL;
     }
     int keep_mask = mask && l->strides == 1 && l->padding != AG_PAD_VALID;

@@ -7,8 +7,12 @@
  *   LayerNormalization, over the last axis (D):
  *               z = gamma · (x - mean) / √(var + epsilon) + beta;  gamma, beta (D)
  *
- * Masks pass through Dense, Activation, Dropout and LayerNormalization;
- * Concatenate drops them.
+ * Masks pass through Dense, Activation, Dropout and LayerNormalization.
+ * Concatenate joins them as Keras 3 does: each input's mask broadcast to its
+ * shape (an unmasked input counts as all true), joined along axis, any over
+ * the last axis. Along the last axis that is the OR of the masks, and no
+ * mask at all (which every layer reads as all true) when some input has
+ * none; along the time axis the masks are concatenated.
  */
 #include "layer.h"
 
@@ -61,11 +65,12 @@ static ag_node *dense_call(ag_layer *l, ag_node *const *in, int n, const ag_atte
     ag_graph *g = l->m->g;
     const ag_shape *s = ag_node_shape(in[0]);
     char buf[96];
-    if (s->rank < 2 || s->rank > 3 || s->dim[s->rank - 1] != l->w[0]->shape.dim[0]) {
-        ag__model_fail(
-            l->m, AG_ERR_SHAPE,
-            "Dense '%s': expected an input (B,%" PRId64 ") or (B,T,%" PRId64 "), received %s",
-            l->name, l->w[0]->shape.dim[0], l->w[0]->shape.dim[0], ag__sstr(s, buf, sizeof buf));
+    if (s->rank < 2 || s->rank > 3 || s->dim[s->rank - 1] != ag_node_shape(l->w[0])->dim[0]) {
+        ag__model_fail(l->m, AG_ERR_SHAPE,
+                       "Dense '%s': expected an input (B,%" PRId64 ") or (B,T,%" PRId64
+                       "), received %s",
+                       l->name, ag_node_shape(l->w[0])->dim[0], ag_node_shape(l->w[0])->dim[0],
+                       ag__sstr(s, buf, sizeof buf));
         return NULL;
     }
     ag_node *z = ag_matmul(g, in[0], l->w[0], 0, 0);
@@ -212,6 +217,47 @@ ag_layer *ag_layer_dropout(ag_model *m, double rate, uint64_t seed)
 
 /* ---- Concatenate ---- */
 
+/* A bool mask that is true at every step of x (B,T,...): its first channel,
+ * any value times 0 plus 1 (1, or NaN for an infinite x), is never 0. */
+static ag_node *all_steps(ag_graph *g, ag_node *x, int mask_rank)
+{
+    int rank = ag_node_shape(x)->rank;
+    ag_node *s = x;
+    for (int d = rank - 1; s && d >= mask_rank; d--)
+        s = ag_slice(g, s, d, 0, 1);
+    int64_t keep[AG_MAX_RANK] = {0};
+    s = ag_reshape(g, s, mask_rank, keep);
+    return ag_not_equal(g, ag_add_scalar(g, ag_mul_scalar(g, s, 0.0), 1.0), 0.0);
+}
+
+/* The output mask (see the top of the file); NULL for none. */
+static ag_node *concat_mask(ag_graph *g, ag_node *const *in, int n, int axis, int rank)
+{
+    int any = 0;
+    for (int i = 0; i < n; i++) {
+        ag_node *m = ag_node_mask(in[i]);
+        if (!m) continue;
+        if (ag_node_shape(m)->rank != rank - 1) return NULL;
+        any = 1;
+    }
+    if (!any) return NULL;
+    if (axis == rank - 1) {
+        ag_node *out = NULL;
+        for (int i = 0; i < n; i++) {
+            ag_node *m = ag_node_mask(in[i]);
+            if (!m) return NULL;
+            out = ag__mask_or(g, out, m);
+        }
+        return out;
+    }
+    ag_node *ms[AG_MAX_INPUTS];
+    for (int i = 0; i < n; i++) {
+        ms[i] = ag_node_mask(in[i]);
+        if (!ms[i]) ms[i] = all_steps(g, in[i], rank - 1);
+    }
+    return ag_concat(g, ms, n, axis);
+}
+
 static ag_node *concat_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
                             ag_layer_call_rec *rec)
 {
@@ -224,7 +270,9 @@ static ag_node *concat_call(ag_layer *l, ag_node *const *in, int n, const ag_att
                        l->axis, rank);
         return NULL;
     }
-    return ag_concat(l->m->g, in, n, axis);
+    ag_node *z = ag_concat(l->m->g, in, n, axis);
+    if (z) ag_node_set_mask(z, concat_mask(l->m->g, in, n, axis, rank));
+    return z;
 }
 
 static void concat_config(const ag_layer *l, ag_sbuf *b)

@@ -216,7 +216,7 @@ static ag_status feed_batch(ag_model *m, const ag_tensor *const *x, const ag_ten
     for (int i = 0; i < m->n_inputs; i++) {
         if (!x[i])
             return ag__model_fail(m, AG_ERR_ARG, "batch: input %d ('%s') is NULL", i,
-                                  m->inputs[i]->name);
+                                  ag_node_name(m->inputs[i]));
         ag_status st = ag_feed(m->g, m->inputs[i], x[i]);
         if (st) return st;
     }
@@ -259,7 +259,7 @@ static ag_status gather(ag_model *m, ag_tensor *dst, const ag_tensor *src, const
     for (int i = 1; i < src->rank; i++)
         shape[i] = src->shape[i];
     ag_error e = {0};
-    if (ag_tensor_reshape_storage(dst, src->dtype, src->rank, shape, &m->g->allocs, &e))
+    if (ag__ensure(m->g, dst, src->dtype, src->rank, shape, &e))
         return ag__model_fail(m, e.code, "batch: %s", e.msg);
     size_t row =
         (size_t)(src->shape[0] ? src->size / src->shape[0] : 0) * ag_dtype_size(src->dtype);
@@ -287,7 +287,7 @@ static ag_status check_tensors(ag_model *m, const char *who, const ag_tensor *co
     for (int i = 0; i < m->n_inputs; i++) {
         if (!x[i] || x[i]->rank < 1)
             return ag__model_fail(m, AG_ERR_ARG, "%s: x[%d] (input '%s') is %s", who, i,
-                                  m->inputs[i]->name, x[i] ? "a scalar" : "NULL");
+                                  ag_node_name(m->inputs[i]), x[i] ? "a scalar" : "NULL");
         if (x[i]->shape[0] != x[0]->shape[0])
             return ag__model_fail(m, AG_ERR_SHAPE,
                                   "%s: x[%d] has %" PRId64 " examples, x[0] has %" PRId64, who, i,
@@ -695,7 +695,7 @@ ag_status ag_model_run(ag_model *m, const ag_tensor *const *x, ag_node *const *e
     for (int i = 0; i < m->n_outputs; i++)
         nodes[n++] = m->outputs[i];
     for (int i = 0; i < n_extra; i++) {
-        if (!extra[i] || extra[i]->g != m->g)
+        if (!extra[i] || ag__node_graph(extra[i]) != m->g)
             return ag__model_fail(m, AG_ERR_ARG, "run: extra node %d is %s", i,
                                   extra[i] ? "not in this model's graph" : "NULL");
         nodes[n++] = extra[i];

@@ -28,7 +28,7 @@ ag_status ag__model_fail(ag_model *m, ag_status code, const char *fmt, ...)
 /* A NULL argument that an earlier failure produced: keep that message. */
 static void *null_arg(ag_model *m, const char *who, const char *what)
 {
-    if (m && m->g && m->g->err.code == AG_OK)
+    if (m && m->g && ag_graph_status(m->g) == AG_OK)
         ag__model_fail(m, AG_ERR_ARG, "%s: %s is NULL", who, what);
     return NULL;
 }
@@ -145,7 +145,7 @@ int64_t ag_model_count_params(const ag_model *m, int trainable)
         const ag_layer *l = m->layers[i];
         for (int w = 0; w < l->n_weights; w++)
             if (trainable < 0 || ag_is_trainable(l->w[w]) == (trainable != 0))
-                n += ag__shape_size(&l->w[w]->shape);
+                n += ag__shape_size(ag_node_shape(l->w[w]));
     }
     return n;
 }
@@ -234,7 +234,7 @@ int64_t ag_layer_count_params(const ag_layer *l)
 {
     int64_t n = 0;
     for (int w = 0; l && w < l->n_weights; w++)
-        n += ag__shape_size(&l->w[w]->shape);
+        n += ag__shape_size(ag_node_shape(l->w[w]));
     return n;
 }
 
@@ -342,7 +342,7 @@ ag_node *ag__layer_call(ag_layer *l, ag_node *const *in, int n, const ag_attenti
     if (n > 0 && !in) return null_arg(m, cls, "the input list");
     for (int i = 0; i < n; i++) {
         if (!in[i]) return null_arg(m, cls, "an input");
-        if (in[i]->g != m->g) {
+        if (ag__node_graph(in[i]) != m->g) {
             ag__model_fail(m, AG_ERR_ARG,
                            "%s '%s': input %d belongs to another model (layers and their inputs "
                            "must come from one model)",
@@ -454,7 +454,7 @@ ag_node *ag_model_input(ag_model *m, const char *name, ag_dtype dtype, int rank,
         full[i + 1] = shape[i];
     ag_node *x = ag_input(m->g, l->name, dtype, rank + 1, full);
     if (!x) return NULL;
-    l->batch_shape = x->shape;
+    l->batch_shape = *ag_node_shape(x);
     l->built = 1;
     l->calls = calloc(1, sizeof *l->calls);
     if (!l->calls) return ag__model_fail(m, AG_ERR_NOMEM, "Input: out of memory"), NULL;
@@ -487,6 +487,7 @@ static const ag_layer_class *const classes[] = {
     &ag__dense_class,       &ag__dropout_class,   &ag__activation_class,
     &ag__gap1d_class,       &ag__gmp1d_class,     &ag__concatenate_class,
     &ag__layer_norm_class,  &ag__attention_class, &ag__additive_attention_class,
+    &ag__add_class,         &ag__subtract_class,  &ag__multiply_class,
 };
 
 const ag_layer_class *ag__layer_class_find(const char *class_name)

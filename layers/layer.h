@@ -148,7 +148,11 @@ int ag__cfg_activation(ag_model *m, const ag_json *cfg, const char *cls, ag_acti
 /* The layer classes. */
 extern const ag_layer_class ag__input_layer_class, ag__embedding_class, ag__conv1d_class,
     ag__dense_class, ag__dropout_class, ag__activation_class, ag__gap1d_class, ag__gmp1d_class,
-    ag__concatenate_class, ag__layer_norm_class, ag__attention_class, ag__additive_attention_class;
+    ag__concatenate_class, ag__layer_norm_class, ag__attention_class, ag__additive_attention_class,
+    ag__add_class, ag__subtract_class, ag__multiply_class;
+
+/* OR of two bool masks; either may be NULL (then the other). merge.c. */
+ag_node *ag__mask_or(ag_graph *g, ag_node *a, ag_node *b);
 
 /* Model internals shared by model.c, fit.c and save.c. */
 char *ag__model_training_config(const ag_model *m);

@@ -13,28 +13,30 @@
 #include <stdlib.h>
 
 /* Is every graph input that out depends on one of the model's inputs? */
+typedef struct reach_ctx {
+    const ag_model *m;
+    ag_node *foreign; /* the first input that is not the model's */
+} reach_ctx;
+
+static int visit_input(ag_node *v, void *user)
+{
+    reach_ctx *r = user;
+    if (ag_node_kind_of(v) != AG_INPUT) return 0;
+    for (int k = 0; k < r->m->n_inputs; k++)
+        if (r->m->inputs[k] == v) return 0;
+    r->foreign = v;
+    return 1;
+}
+
 static ag_status check_reachable(ag_model *m, ag_node *out)
 {
-    ag_graph *g = m->g;
-    for (int i = 0; i < g->n_nodes; i++)
-        g->nodes[i]->mark = 0;
-    out->mark = 1;
-    for (int i = out->id; i >= 0; i--) {
-        ag_node *v = g->nodes[i];
-        if (!v->mark) continue;
-        for (int j = 0; j < v->n_in; j++)
-            v->in[j]->mark = 1;
-        if (v->mask) v->mask->mark = 1;
-        if (v->kind != AG_INPUT) continue;
-        int ok = 0;
-        for (int k = 0; k < m->n_inputs; k++)
-            ok |= m->inputs[k] == v;
-        if (!ok)
-            return ag__model_fail(m, AG_ERR_ARG,
-                                  "Model: output '%s' depends on the input '%s', which is not "
-                                  "among the model's inputs",
-                                  out->name, v->name);
-    }
+    reach_ctx r = {m, NULL};
+    ag_node *roots[2] = {out, ag_node_mask(out)};
+    if (ag__graph_walk_ancestors(m->g, roots, roots[1] ? 2 : 1, visit_input, &r))
+        return ag__model_fail(m, AG_ERR_ARG,
+                              "Model: output '%s' depends on the input '%s', which is not "
+                              "among the model's inputs",
+                              ag_node_name(out), ag_node_name(r.foreign));
     return AG_OK;
 }
 
@@ -71,7 +73,7 @@ ag_status ag_model_build(ag_model *m, ag_node *const *inputs, int n_inputs, ag_n
     }
     m->n_inputs = n_inputs;
     for (int i = 0; i < n_outputs; i++) {
-        if (!outputs[i] || outputs[i]->g != m->g) {
+        if (!outputs[i] || ag__node_graph(outputs[i]) != m->g) {
             m->n_inputs = 0;
             return ag__model_fail(m, AG_ERR_ARG, "Model: output %d is %s", i,
                                   outputs[i] ? "not a tensor of this model" : "NULL");

@@ -1,20 +1,25 @@
 /* attention.c — Keras's attention weights as one fused op (attention_weights),
  * and Keras's attention call composed from it (ag_attention).
  *
- *   q (B,Tq,D), k (B,Tv,D), value_mask (B,Tv) or none, scale, w -> z (B,Tq,Tv)
+ *   q (B,Tq,D), k (B,Tv,D), mask (B/H,Tv) or (B/H,Tq,Tv) or none, scale, w -> z (B,Tq,Tv)
+ *   (H = heads: MultiHeadAttention folds its heads into the batch, b = b'·H + h,
+ *   and every head of b' shares the mask; H = 1 otherwise)
  *
  * Forward, one query row (b,i) at a time:
  *   dot:      r_ij = Σ_d q_id k_jd;                 s_ij = c · r_ij       (c = scale, or 1)
  *   concat:   r_ij = Σ_d tanh(c · (q_id + k_jd));   s_ij = w · r_ij       (w = concat_weight, or 1)
  *   additive: s_ij = Σ_d c_d · tanh(q_id + k_jd)                         (c_d = scale_d, or 1)
- *   mask:     m_ij = s_ij - 1e9 · [value_mask_j false, or (causal) j > i]
+ *   mask:     m_ij = s_ij - 1e9 · [mask_(b/H)j (or _(b/H)ij) false, or (causal) j > i]
  *   softmax:  a_ij = e^(m_ij - max_j m) / Σ_j e^(m_ij - max_j m)
+ *   zero_masked (Keras 3's masked softmax in MultiHeadAttention): a_ij = 0
+ *             where masked, so a row with every key masked is all zero
  *   dropout:  z_ij = a_ij · keep_ij / (1-rate),  keep_ij = [u(seed, step, (b·Tq+i)·Tv+j) >= rate],
  *             in training mode with rate > 0; otherwise z = a.
  *
  * Backward, from gz (B,Tq,Tv):
  *   ga = gz · keep / (1-rate)   (ga = gz without dropout)
- *   gs_ij = a_ij (ga_ij - Σ_l ga_il a_il)   (the mask is a constant shift: no gradient)
+ *   gs_ij = a_ij (ga_ij - Σ_l ga_il a_il)   (the mask is a constant shift: no gradient;
+ *             a zeroed weight has a_ij = 0, so gs_ij = 0 as the product with the mask gives)
  *   dot:      gq_i = c Σ_j gs_ij k_j;   gk_j = c Σ_i gs_ij q_i;   gc = Σ gs_ij r_ij
  *   concat:   u = q_id + k_jd, t = tanh(c·u), t' = 1 - t²
  *             gq_id = Σ_j gs_ij w c t';   gk_jd = Σ_i gs_ij w c t'
@@ -41,6 +46,9 @@ typedef struct attn_params {
     int causal;
     double dropout;
     uint64_t seed;
+    int64_t heads;            /* the mask's batch is the batch / heads          */
+    int mask_rank;            /* 2: (B/H,Tv), 3: (B/H,Tq,Tv)                    */
+    int zero_masked;          /* masked weights are 0 after the softmax         */
     int i_mask, i_scale, i_w; /* input positions, -1 when absent */
 } attn_params;
 
@@ -51,8 +59,10 @@ typedef struct attn_run {
     int64_t B, Tq, Tv, D;
     ag_score_mode mode;
     int causal;
-    const ag_tensor *mask; /* (B,Tv), any dtype, nonzero = true; or NULL */
-    int drop;              /* dropout active */
+    const ag_tensor *mask; /* (B/H,Tv) or (B/H,Tq,Tv), any dtype, nonzero = true; or NULL */
+    int64_t heads;
+    int mask3, zero_masked;
+    int drop; /* dropout active */
     double rate;
     uint64_t seed, step;
 } attn_run;
@@ -69,10 +79,13 @@ static inline int mask_on(const ag_tensor *m, int64_t i)
     return 1;
 }
 
-/* Query i may not attend to key j (value_mask false, or causal and j > i). */
+/* Query i may not attend to key j (the mask false, or causal and j > i). */
 static inline int attn_masked(const attn_run *p, int64_t b, int64_t i, int64_t j)
 {
-    return (p->causal && j > i) || (p->mask && !mask_on(p->mask, b * p->Tv + j));
+    if (p->causal && j > i) return 1;
+    if (!p->mask) return 0;
+    const int64_t mb = b / p->heads;
+    return !mask_on(p->mask, p->mask3 ? (mb * p->Tq + i) * p->Tv + j : mb * p->Tv + j);
 }
 
 /* tanh for the float32 kernels. glibc's tanhf is a scalar call (about 10 ns);
@@ -161,7 +174,7 @@ static inline int attn_keep(const attn_run *p, int64_t idx)
                 sum += ar[j];                                                                      \
             }                                                                                      \
             for (int64_t j = 0; j < Tv; j++) {                                                     \
-                ar[j] /= sum;                                                                      \
+                ar[j] = p->zero_masked && attn_masked(p, b, i, j) ? 0 : ar[j] / sum;               \
                 zr[j] = !p->drop ? ar[j] : attn_keep(p, row * Tv + j) ? ar[j] * inv_keep : 0;      \
             }                                                                                      \
         }                                                                                          \
@@ -360,14 +373,25 @@ static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const
                             ag__sstr(q, a, sizeof a), ag__sstr(k, b, sizeof b));
     int64_t B = q->dim[0] >= 0 ? q->dim[0] : k->dim[0];
     int64_t D = q->dim[2] >= 0 ? q->dim[2] : k->dim[2];
+    if (P->heads < 1)
+        return ag_error_set(err, AG_ERR_ARG, "heads must be at least 1, received %lld",
+                            (long long)P->heads);
+    if (B >= 0 && B % P->heads)
+        return ag_error_set(err, AG_ERR_SHAPE,
+                            "the batch size %lld must be a multiple of heads = %lld", (long long)B,
+                            (long long)P->heads);
     if (P->i_mask >= 0) {
         const ag_shape *m = &in[P->i_mask];
-        if (m->rank != 2 || !ag__dim_compat(m->dim[0], B) ||
-            !ag__dim_compat(m->dim[1], k->dim[1])) {
-            int64_t want[2] = {B, k->dim[1]};
-            return ag_error_set(err, AG_ERR_SHAPE,
-                                "value_mask must have shape (batch_size, Tv) = %s, received %s",
-                                ag_shape_str(2, want, a, sizeof a), ag__sstr(m, b, sizeof b));
+        const int64_t MB = B >= 0 ? B / P->heads : -1;
+        if (m->rank != P->mask_rank || !ag__dim_compat(m->dim[0], MB) ||
+            !ag__dim_compat(m->dim[1], m->rank == 3 ? q->dim[1] : k->dim[1]) ||
+            (m->rank == 3 && !ag__dim_compat(m->dim[2], k->dim[1]))) {
+            int64_t want[3] = {MB, m->rank == 3 ? q->dim[1] : k->dim[1], k->dim[1]};
+            return ag_error_set(err, AG_ERR_SHAPE, "%s must have shape %s = %s, received %s",
+                                m->rank == 3 ? "the attention mask" : "value_mask",
+                                m->rank == 3 ? "(batch_size, Tq, Tv)" : "(batch_size, Tv)",
+                                ag_shape_str(m->rank == 3 ? 3 : 2, want, a, sizeof a),
+                                ag__sstr(m, b, sizeof b));
         }
     }
     if (P->i_scale >= 0) {
@@ -418,6 +442,9 @@ static attn_run attn_setup(const ag_kernel_ctx *k)
                       .mode = P->mode,
                       .causal = P->causal,
                       .mask = P->i_mask >= 0 ? k->in[P->i_mask] : NULL,
+                      .heads = P->heads,
+                      .mask3 = P->mask_rank == 3,
+                      .zero_masked = P->zero_masked,
                       .drop = k->training && P->dropout > 0,
                       .rate = P->dropout,
                       .seed = P->seed,
@@ -455,8 +482,8 @@ static ag_status attn_backward(ag_kernel_ctx *k)
     ag_tensor *gscale = P->i_scale >= 0 ? k->gin[P->i_scale] : NULL;
     ag_tensor *gw = P->i_w >= 0 ? k->gin[P->i_w] : NULL;
     if (!gq && !gk && !gscale && !gw) return AG_OK;
-    ag_tensor *a = &k->node->aux[AUX_A];
-    ag_tensor *r = P->mode == AG_SCORE_ADDITIVE ? NULL : &k->node->aux[AUX_R];
+    ag_tensor *a = ag_kernel_saved(k, AUX_A);
+    ag_tensor *r = P->mode == AG_SCORE_ADDITIVE ? NULL : ag_kernel_saved(k, AUX_R);
     if (!a->data || (r && !r->data))
         return ag_error_set(k->err, AG_ERR_STATE, "backward called before forward");
     ag_tensor *gs = ag_kernel_aux(k, AUX_GS, dt, 3, k->out->shape);
@@ -500,7 +527,7 @@ const ag_op ag_op_attention_weights = {.name = "attention_weights",
                                        .infer = attn_infer,
                                        .forward = attn_forward,
                                        .backward = attn_backward,
-                                       .n_samples = 12,
+                                       .n_samples = 18,
                                        .sample = sample_attention_weights};
 
 ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, ag_node *value_mask,
@@ -513,12 +540,27 @@ ag_node *ag_attention_weights(ag_graph *g, ag_node *query, ag_node *key, ag_node
                      .causal = opts->causal != 0,
                      .dropout = opts->dropout,
                      .seed = opts->seed,
+                     .heads = opts->heads > 1 ? opts->heads : 1,
+                     .mask_rank = 2,
+                     .zero_masked = opts->zero_masked != 0,
                      .i_mask = -1,
                      .i_scale = -1,
                      .i_w = -1};
     ag_node *in[5] = {query, key};
     int n = 2;
-    if (value_mask) P.i_mask = n, in[n++] = value_mask;
+    if (value_mask) {
+        const int r = ag_node_shape(value_mask)->rank;
+        if (r != 2 && r != 3) {
+            char a[96];
+            ag__fail(g, AG_ERR_SHAPE,
+                     "attention_weights: the mask must be (batch_size, Tv) or (batch_size, Tq, "
+                     "Tv), received %s",
+                     ag__sstr(ag_node_shape(value_mask), a, sizeof a));
+            return NULL;
+        }
+        P.mask_rank = r;
+        P.i_mask = n, in[n++] = value_mask;
+    }
     if (scale) P.i_scale = n, in[n++] = scale;
     if (concat_weight) P.i_w = n, in[n++] = concat_weight;
     return ag_apply(g, &ag_op_attention_weights, in, n, &P, sizeof P);
@@ -561,6 +603,13 @@ ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
                  ag__sstr(ks, a, sizeof a), ag__sstr(vs, b, sizeof b));
         return NULL;
     }
+    if (query_mask && opts && opts->heads > 1) {
+        ag__fail(g, AG_ERR_ARG,
+                 "attention: with heads folded into the batch (heads = %d), give the query mask "
+                 "as part of a (batch_size, Tq, Tv) attention mask",
+                 opts->heads);
+        return NULL;
+    }
     if (query_mask) {
         const ag_shape *m = ag_node_shape(query_mask);
         int64_t B = qs->rank == 3 ? qs->dim[0] : -1, Tq = qs->rank == 3 ? qs->dim[1] : -1;
@@ -587,9 +636,38 @@ ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
 /* ---- gradient-check samples ----
  * Variant v: mode v % 3; options v / 3: 0 plain; 1 scale (and concat weight)
  * with a value mask; 2 causal with a value mask and scale; 3 training-mode
- * dropout with scale and causal. Shapes are drawn from the seed. The value
- * mask always keeps key 0, so no row is fully masked (a fully masked row's
- * scores sit near -1e9, where finite differences lose all precision). */
+ * dropout with scale and causal; 4 MultiHeadAttention's form: heads folded
+ * into the batch, a (B/H,Tq,Tv) mask with a fully masked row, zero_masked;
+ * 5 the same with a (B/H,Tv) mask, causal and dropout. Shapes are drawn from
+ * the seed. Without zero_masked the value mask always keeps key 0, so no row
+ * is fully masked (a fully masked row's scores sit near -1e9, where finite
+ * differences lose all precision); with it such a row is a constant 0. */
+static ag_node *sample_heads(ag_graph *g, ag_rng *rng, int64_t B, int64_t Tq, int64_t Tv, int64_t D,
+                             ag_attention_opts *o, int full_mask, uint64_t seed)
+{
+    const int64_t H = 2;
+    o->heads = (int)H;
+    o->zero_masked = 1;
+    ag_node *q = ag__sample_var(g, "query", 3, (int64_t[]){B * H, Tq, D}, -1, 1, seed, 1);
+    ag_node *k = ag__sample_var(g, "key", 3, (int64_t[]){B * H, Tv, D}, -1, 1, seed, 2);
+    ag_tensor *m = full_mask ? ag_tensor_new(AG_BOOL, 3, (int64_t[]){B, Tq, Tv}, NULL)
+                             : ag_tensor_new(AG_BOOL, 2, (int64_t[]){B, Tv}, NULL);
+    if (!m) return NULL;
+    for (int64_t i = 0; i < m->size; i++)
+        AG_U8(m)[i] = (uint8_t)ag_rng_below(rng, 3) != 0;
+    if (full_mask)
+        for (int64_t j = 0; j < Tv; j++) /* query row 0 of batch 0 sees no key */
+            AG_U8(m)[j] = 0;
+    ag_node *mask = ag_constant(g, m);
+    ag_tensor_free(m);
+    if (!full_mask) {
+        o->causal = 1;
+        o->dropout = 0.3;
+        ag_graph_set_training(g, 1);
+    }
+    return ag_attention_weights(g, q, k, mask, NULL, NULL, o);
+}
+
 static ag_node *sample_attention_weights(ag_graph *g, int variant, uint64_t seed)
 {
     ag_rng rng;
@@ -598,6 +676,7 @@ static ag_node *sample_attention_weights(ag_graph *g, int variant, uint64_t seed
     int64_t Tv = 1 + (int64_t)ag_rng_below(&rng, 4), D = 1 + (int64_t)ag_rng_below(&rng, 4);
     ag_attention_opts o = {.mode = (ag_score_mode)(variant % 3), .seed = seed};
     int opt = variant / 3;
+    if (opt >= 4) return sample_heads(g, &rng, B, Tq, Tv, D, &o, opt == 4, seed);
     ag_node *q = ag__sample_var(g, "query", 3, (int64_t[]){B, Tq, D}, -1, 1, seed, 1);
     ag_node *k = ag__sample_var(g, "key", 3, (int64_t[]){B, Tv, D}, -1, 1, seed, 2);
     ag_node *mask = NULL, *scale = NULL, *w = NULL;

@@ -129,7 +129,8 @@ static ag_status dropout_backward(ag_kernel_ctx *k)
             dropout_identity_backward_double(AG_F64(k->gout), AG_F64(k->gin[0]), n);
         return AG_OK;
     }
-    const ag_tensor *mask = &k->node->aux[0];
+    const ag_tensor *mask = ag_kernel_saved(k, 0);
+    if (!mask) return k->err->code;
     if (mask->size != n)
         return ag_error_set(k->err, AG_ERR_STATE,
                             "the mask of the last training-mode forward run has %lld elements, "

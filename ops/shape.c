@@ -520,7 +520,7 @@ ag_node *ag_transpose(ag_graph *g, ag_node *x, const int *perm)
 {
     transpose_params p = {0};
     if (g && x) {
-        p.rank = x->shape.rank;
+        p.rank = ag_node_shape(x)->rank;
         if (p.rank > 0 && !perm) {
             ag__fail(g, AG_ERR_ARG, "transpose: perm is NULL for x of rank %d", p.rank);
             return NULL;

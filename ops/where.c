@@ -298,8 +298,9 @@ ag_node *ag_cast_float(ag_graph *g, ag_node *mask)
 /* A constant mask of dtype dt with about half its elements true. */
 static ag_node *sample_mask(ag_graph *g, ag_dtype dt, int rank, const int64_t *shape, uint64_t seed)
 {
-    ag_tensor *t = ag_tensor_new(dt, rank, shape, &g->err);
-    if (!t) return NULL;
+    ag_error e = {0};
+    ag_tensor *t = ag_tensor_new(dt, rank, shape, &e);
+    if (!t) return ag__fail(g, e.code, "%s", e.msg), NULL;
     for (int64_t i = 0; i < t->size; i++)
         ag_tensor_set(t, i, ag_rand_uniform(seed, 77, (uint64_t)i) < 0.5);
     ag_node *m = ag_constant(g, t);

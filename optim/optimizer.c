@@ -158,7 +158,7 @@ static opt_slot *slot_for(ag_optimizer *opt, ag_graph *g, ag_node *var, int hint
         opt_slot *p = realloc(opt->slots, (size_t)cap * sizeof *p);
         if (!p) {
             ag__fail(g, AG_ERR_NOMEM, "%s step: out of memory for the state of '%s'",
-                     kind_name(opt->cfg.kind), var->name);
+                     kind_name(opt->cfg.kind), ag_node_name(var));
             return NULL;
         }
         opt->slots = p;
@@ -169,12 +169,12 @@ static opt_slot *slot_for(ag_optimizer *opt, ag_graph *g, ag_node *var, int hint
     memset(sl, 0, sizeof *sl);
     for (int s = 0; s < opt->n_state; s++) {
         ag_error e = {0};
-        if (ag_tensor_reshape_storage(&sl->s[s], var->val.dtype, var->val.rank, var->val.shape,
-                                      &opt->allocs, &e)) {
+        const ag_tensor *w = ag_value(var);
+        if (ag_tensor_reshape_storage(&sl->s[s], w->dtype, w->rank, w->shape, &opt->allocs, &e)) {
             for (int r = 0; r < s; r++)
                 ag_tensor_release(&sl->s[r]);
-            ag__fail(g, e.code, "%s step: state of '%s': %s", kind_name(opt->cfg.kind), var->name,
-                     e.msg);
+            ag__fail(g, e.code, "%s step: state of '%s': %s", kind_name(opt->cfg.kind),
+                     ag_node_name(var), e.msg);
             return NULL;
         }
         ag_tensor_zero(&sl->s[s]);
@@ -210,44 +210,44 @@ ag_status ag_optimizer_step(ag_optimizer *opt, ag_graph *g, ag_node *const *vars
     /* check every variable before touching any, so a failed step changes nothing */
     for (int i = 0; i < n; i++) {
         if (!vars[i]) {
-            if (g->err.code == AG_OK)
+            if (ag_graph_status(g) == AG_OK)
                 ag__fail(g, AG_ERR_ARG, "%s step: variable %d is NULL", who, i);
-            return g->err.code ? g->err.code : AG_ERR_ARG;
+            return ag_graph_status(g) ? ag_graph_status(g) : AG_ERR_ARG;
         }
-        if (vars[i]->g != g)
+        if (ag__node_graph(vars[i]) != g)
             return ag__fail(g, AG_ERR_ARG, "%s step: variable %d ('%s') belongs to another graph",
-                            who, i, vars[i]->name);
+                            who, i, ag_node_name(vars[i]));
     }
     ag__update u = {.cfg = &opt->cfg, .t = opt->iterations + 1, .clipvalue = opt->cfg.clipvalue};
     int updated = 0;
     for (int i = 0; i < n; i++) {
         ag_node *var = vars[i];
         ag_tensor *grad = ag_grad(var);
-        if (!ag_is_trainable(var) || !grad) continue;
-        if (grad->size != var->val.size || grad->dtype != var->val.dtype) {
+        ag_tensor *w = ag_value(var);
+        if (!ag_is_trainable(var) || !grad || !w) continue;
+        if (grad->size != w->size || grad->dtype != w->dtype) {
             char a[96], b[96];
             return ag__fail(g, AG_ERR_SHAPE, "%s step: gradient of '%s' is %s %s, expected %s %s",
-                            who, var->name, ag_dtype_name(grad->dtype),
+                            who, ag_node_name(var), ag_dtype_name(grad->dtype),
                             ag_shape_str(grad->rank, grad->shape, a, sizeof a),
-                            ag_dtype_name(var->val.dtype),
-                            ag_shape_str(var->val.rank, var->val.shape, b, sizeof b));
+                            ag_dtype_name(w->dtype), ag_shape_str(w->rank, w->shape, b, sizeof b));
         }
         opt_slot *sl = slot_for(opt, g, var, i);
-        if (!sl) return g->err.code;
+        if (!sl) return ag_graph_status(g);
         for (int s = 0; s < opt->n_state; s++)
-            if (sl->s[s].size != var->val.size || sl->s[s].dtype != var->val.dtype)
+            if (sl->s[s].size != w->size || sl->s[s].dtype != w->dtype)
                 return ag__fail(g, AG_ERR_STATE,
                                 "%s step: variable '%s' changed shape or dtype since its state "
                                 "was created (%" PRId64 " %s elements, now %" PRId64 " %s)",
-                                who, var->name, sl->s[s].size, ag_dtype_name(sl->s[s].dtype),
-                                var->val.size, ag_dtype_name(var->val.dtype));
+                                who, ag_node_name(var), sl->s[s].size,
+                                ag_dtype_name(sl->s[s].dtype), w->size, ag_dtype_name(w->dtype));
         u.clip_num = u.clip_den = 0;
         if (opt->cfg.clipnorm > 0) {
             double norm = grad_norm(grad);
             u.clip_num = opt->cfg.clipnorm;
             u.clip_den = norm > opt->cfg.clipnorm ? norm : opt->cfg.clipnorm;
         }
-        u.w = &var->val;
+        u.w = w;
         u.g = grad;
         u.s[0] = &sl->s[0];
         u.s[1] = &sl->s[1];

@@ -3,6 +3,7 @@
  * mask, every error path, gradient checks over every option combination,
  * dropout reproducibility, thread-count independence and memory. */
 #include "testutil.h"
+#include "../framework/internal.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -125,6 +126,74 @@ static void test_value_mask(void **state)
     double want_w[6] = {exp(1) / z0, 0, exp(3) / z0, 0, exp(-5) / z1, exp(-6) / z1};
     assert_values(w, want_w, 1e-12);
     assert_values(out, (double[]){want_w[0] + 3 * want_w[2], 5 * want_w[4] + 6 * want_w[5]}, 1e-12);
+    ag_graph_free(g);
+}
+
+/* MultiHeadAttention's form: heads folded into the batch (b·H + h) share a
+ * (B/H,Tq,Tv) mask; zero_masked multiplies the weights by the mask, so a
+ * fully masked row is all zero, while Attention's rule keeps its softmax. */
+static void test_heads_attention_mask_zero_masked(void **state)
+{
+    (void)state;
+    ag_graph *g = ag_test_graph(AG_FLOAT64);
+    /* B/H = 1 example, H = 2 heads, Tq = 2, Tv = 2, D = 1 */
+    ag_node *q = var(g, "q", 3, (int64_t[]){2, 2, 1}, (double[]){1, 2, -1, 0.5});
+    ag_node *k = var(g, "k", 3, (int64_t[]){2, 2, 1}, (double[]){1, -1, 2, 3});
+    ag_node *am = bool_const(g, 3, (int64_t[]){1, 2, 2}, (int[]){0, 0, 1, 1});
+    ag_attention_opts o = {.mode = AG_SCORE_DOT, .heads = 2, .zero_masked = 1};
+    ag_attention_opts keep = {.mode = AG_SCORE_DOT, .heads = 2};
+    ag_node *w = ag_attention_weights(g, q, k, am, NULL, NULL, &o);
+    ag_node *w_keep = ag_attention_weights(g, q, k, am, NULL, NULL, &keep);
+    run(g, w);
+    run(g, w_keep);
+    /* row 0 of each head sees no key; row 1: head 0 q=2, keys 1,-1; head 1 q=0.5, keys 2,3 */
+    double a0 = exp(2) / (exp(2) + exp(-2)), a1 = exp(1) / (exp(1) + exp(1.5));
+    assert_values(w, (double[]){0, 0, a0, 1 - a0, 0, 0, a1, 1 - a1}, 1e-12);
+    /* without zero_masked, a fully masked row is the softmax of its shifted scores */
+    double u0 = exp(1) / (exp(1) + exp(-1)), u1 = exp(-2) / (exp(-2) + exp(-3));
+    assert_values(w_keep, (double[]){u0, 1 - u0, a0, 1 - a0, u1, 1 - u1, a1, 1 - a1}, 1e-6);
+    /* a (B/H,Tv) mask with heads: example 0's mask serves both heads */
+    ag_node *vm = bool_const(g, 2, (int64_t[]){1, 2}, (int[]){0, 1});
+    ag_node *wv = ag_attention_weights(g, q, k, vm, NULL, NULL, &o);
+    run(g, wv);
+    assert_values(wv, (double[]){0, 1, 0, 1, 0, 1, 0, 1}, 1e-12);
+    /* the mask's batch must be batch_size / heads */
+    ag_node *bad = bool_const(g, 3, (int64_t[]){2, 2, 2}, (int[]){1, 1, 1, 1, 1, 1, 1, 1});
+    assert_null(ag_attention_weights(g, q, k, bad, NULL, NULL, &o));
+    ag_assert_msg_has(
+        ag_graph_error(g),
+        "the attention mask must have shape (batch_size, Tq, Tv) = (1, 2, 2), received (2, 2, 2)");
+    ag_graph_clear_error(g);
+    ag_attention_opts three = {.mode = AG_SCORE_DOT, .heads = 3};
+    assert_null(ag_attention_weights(g, q, k, NULL, NULL, NULL, &three));
+    ag_assert_msg_has(ag_graph_error(g), "the batch size 2 must be a multiple of heads = 3");
+    ag_graph_free(g);
+}
+
+/* split_heads / merge_heads / unfold_heads move whole rows of K elements. */
+static void test_heads_ops(void **state)
+{
+    (void)state;
+    ag_graph *g = ag_test_graph(AG_FLOAT64);
+    /* x (B=1, T=2, H·K = 2·2) */
+    ag_node *x = var(g, "x", 3, (int64_t[]){1, 2, 4}, (double[]){1, 2, 3, 4, 5, 6, 7, 8});
+    ag_node *s = ag_split_heads(g, x, 2);
+    ag_node *m = ag_merge_heads(g, s, 2);
+    ag_node *u = ag_unfold_heads(g, s, 2);
+    run(g, s);
+    run(g, m);
+    run(g, u);
+    assert_values(s, (double[]){1, 2, 5, 6, 3, 4, 7, 8}, 0);
+    assert_values(m, (double[]){1, 2, 3, 4, 5, 6, 7, 8}, 0);
+    const ag_shape *us = ag_node_shape(u);
+    assert_int_equal(us->rank, 4);
+    assert_int_equal(us->dim[1], 2);
+    assert_null(ag_split_heads(g, x, 3));
+    ag_assert_msg_has(ag_graph_error(g), "split_heads: x's last dimension must be known and a "
+                                         "multiple of heads = 3, received (1, 2, 4)");
+    ag_graph_clear_error(g);
+    assert_null(ag_merge_heads(g, x, 0));
+    ag_assert_msg_has(ag_graph_error(g), "merge_heads: heads must be at least 1, received 0");
     ag_graph_free(g);
 }
 
@@ -267,9 +336,9 @@ static void test_additive(void **state)
     ag_graph_free(g);
 }
 
-/* The float32 kernels' own tanh (ops/attention.c, not public): within 1 ulp
- * of the correctly rounded tanh for floats from 1e-30 to 20, both signs. */
-float ag__attention_tanhf(float x);
+/* The float32 kernels' own tanh (ops/attention.c, declared in internal.h):
+ * within 1 ulp of the correctly rounded tanh for floats from 1e-30 to 20,
+ * both signs. */
 
 static void test_float32_tanh_within_one_ulp(void **state)
 {
@@ -703,6 +772,8 @@ int main(void)
         cmocka_unit_test(test_dot_scale),
         cmocka_unit_test(test_value_mask),
         cmocka_unit_test(test_query_mask_zeroes_rows),
+        cmocka_unit_test(test_heads_attention_mask_zero_masked),
+        cmocka_unit_test(test_heads_ops),
         cmocka_unit_test(test_causal),
         cmocka_unit_test(test_causal_with_value_mask),
         cmocka_unit_test(test_key_absent_is_value),
