@@ -37,97 +37,14 @@
  * gradients are per-row partial sums reduced serially. Results do not depend
  * on the thread count.
  */
-#include "../framework/internal.h"
+#include "attention.h"
+#include "gemm.h"
 
-#include <math.h>
-
-typedef struct attn_params {
-    ag_score_mode mode;
-    int causal;
-    double dropout;
-    uint64_t seed;
-    int64_t heads;            /* the mask's batch is the batch / heads          */
-    int mask_rank;            /* 2: (B/H,Tv), 3: (B/H,Tq,Tv)                    */
-    int zero_masked;          /* masked weights are 0 after the softmax         */
-    int i_mask, i_scale, i_w; /* input positions, -1 when absent */
-} attn_params;
-
-enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_COUNT };
-
-/* What the kernels need, independent of the float type. */
-typedef struct attn_run {
-    int64_t B, Tq, Tv, D;
-    ag_score_mode mode;
-    int causal;
-    const ag_tensor *mask; /* (B/H,Tv) or (B/H,Tq,Tv), any dtype, nonzero = true; or NULL */
-    int64_t heads;
-    int mask3, zero_masked;
-    int drop; /* dropout active */
-    double rate;
-    uint64_t seed, step;
-} attn_run;
-
-static inline int mask_on(const ag_tensor *m, int64_t i)
-{
-    switch (m->dtype) {
-    case AG_BOOL: return AG_U8(m)[i] != 0;
-    case AG_INT32: return AG_I32(m)[i] != 0;
-    case AG_INT64: return AG_I64(m)[i] != 0;
-    case AG_FLOAT32: return AG_F32(m)[i] != 0;
-    case AG_FLOAT64: return AG_F64(m)[i] != 0;
-    }
-    return 1;
-}
-
-/* Query i may not attend to key j (the mask false, or causal and j > i). */
-static inline int attn_masked(const attn_run *p, int64_t b, int64_t i, int64_t j)
-{
-    if (p->causal && j > i) return 1;
-    if (!p->mask) return 0;
-    const int64_t mb = b / p->heads;
-    return !mask_on(p->mask, p->mask3 ? (mb * p->Tq + i) * p->Tv + j : mb * p->Tv + j);
-}
-
-/* tanh for the float32 kernels. glibc's tanhf is a scalar call (about 10 ns);
- * this one is plain arithmetic the compiler vectorises: in double precision,
- * e = e^(2|x|) by range reduction (2|x| = n ln 2 + r, |r| <= ln2/2, 2^n built in
- * the exponent bits) and a degree-8 Taylor polynomial (error < 1e-9), then
- * tanh|x| = (e - 1)/(e + 1), or |x| - |x|^3/3 for |x| < 2^-10 where that
- * quotient would cancel. Rounded to float it is within 1 ulp of the exact tanh
- * (tests/test_attention.c checks it). |x| >= 10 gives
- * 1 - 4e-9, which rounds to 1 like tanh itself. */
-static inline float attn_tanhf(float xf)
-{
-    const double x = xf, ax0 = fabs(x), ax = ax0 < 10.0 ? ax0 : 10.0, y = 2 * ax;
-    /* n = round(y / ln 2): adding 1.5·2^52 rounds, and leaves n in the low bits */
-    union {
-        double d;
-        uint64_t u;
-    } m = {.d = y * 1.4426950408889634 + 6755399441055744.0};
-    const double n = m.d - 6755399441055744.0;
-    const double r = (y - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
-    double p = 1.0 / 40320;
-    p = p * r + 1.0 / 5040;
-    p = p * r + 1.0 / 720;
-    p = p * r + 1.0 / 120;
-    p = p * r + 1.0 / 24;
-    p = p * r + 1.0 / 6;
-    p = p * r + 0.5;
-    p = p * r + 1;
-    p = p * r + 1;
-    m.u = (m.u + 1023) << 52; /* 2^n */
-    const double e = p * m.d, t = ax < 0x1p-10 ? ax - ax * ax * ax / 3 : (e - 1) / (e + 1);
-    return (float)copysign(t, x);
-}
+enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_PACK, AUX_COUNT };
 
 /* The same, callable from the tests (tests/test_attention.c checks its accuracy). */
 float ag__attention_tanhf(float x);
 float ag__attention_tanhf(float x) { return attn_tanhf(x); }
-
-static inline int attn_keep(const attn_run *p, int64_t idx)
-{
-    return ag_rand_uniform(p->seed, p->step, (uint64_t)idx) >= p->rate;
-}
 
 /* The kernels, written once and instantiated for float and double.
  *
@@ -332,12 +249,9 @@ static const char *mode_name(ag_score_mode m)
 
 /* ---- shape inference: every check a caller can get wrong ---- */
 
-static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
-                            ag_shape *out, ag_error *err)
+ag_status ag__attention_infer(const attn_params *P, const ag_shape *in, ag_shape *out,
+                              ag_error *err)
 {
-    (void)op;
-    (void)n_in;
-    const attn_params *P = params;
     char a[96], b[96];
     if (P->mode != AG_SCORE_DOT && P->mode != AG_SCORE_CONCAT && P->mode != AG_SCORE_ADDITIVE)
         return ag_error_set(err, AG_ERR_ARG,
@@ -431,24 +345,12 @@ static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const
     return AG_OK;
 }
 
-static attn_run attn_setup(const ag_kernel_ctx *k)
+static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                            ag_shape *out, ag_error *err)
 {
-    const attn_params *P = k->params;
-    const ag_tensor *q = k->in[0], *key = k->in[1];
-    return (attn_run){.B = q->shape[0],
-                      .Tq = q->shape[1],
-                      .Tv = key->shape[1],
-                      .D = q->shape[2],
-                      .mode = P->mode,
-                      .causal = P->causal,
-                      .mask = P->i_mask >= 0 ? k->in[P->i_mask] : NULL,
-                      .heads = P->heads,
-                      .mask3 = P->mask_rank == 3,
-                      .zero_masked = P->zero_masked,
-                      .drop = k->training && P->dropout > 0,
-                      .rate = P->dropout,
-                      .seed = P->seed,
-                      .step = k->step};
+    (void)op;
+    (void)n_in;
+    return ag__attention_infer(params, in, out, err);
 }
 
 static ag_status attn_forward(ag_kernel_ctx *k)
@@ -621,9 +523,16 @@ ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
             return NULL;
         }
     }
-    ag_node *w =
-        ag_attention_weights(g, query, key ? key : value, value_mask, scale, concat_weight, opts);
-    ag_node *out = ag_matmul(g, w, value, 0, 0);
+    static const ag_attention_opts defaults = {.mode = AG_SCORE_DOT};
+    const ag_attention_opts *o = opts ? opts : &defaults;
+    ag_node *w = NULL, *out;
+    if (o->mode == AG_SCORE_DOT && !concat_weight && !weights_out) {
+        /* the weights are not wanted: the fused call never stores them */
+        out = ag__dot_attention(g, query, key ? key : value, value, value_mask, scale, o);
+    } else {
+        w = ag_attention_weights(g, query, key ? key : value, value_mask, scale, concat_weight, o);
+        out = ag_matmul(g, w, value, 0, 0);
+    }
     if (query_mask) {
         /* Keras: result *= cast(expand_dims(query_mask, -1)) */
         ag_node *m = ag_expand_dims(g, ag_cast_float(g, query_mask), -1);
