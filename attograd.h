@@ -613,7 +613,8 @@ AG_API double ag_roc_auc(const float *p, const float *y, int64_t n);
  * mask (padded steps read as 0) and passes it on (other paddings drop it);
  * Dense, Activation, Dropout and LayerNormalization pass it on; Attention and
  * AdditiveAttention use [query mask, value mask] and their output carries the
- * query mask; Concatenate, Add, Subtract and Multiply combine their inputs'
+ * query mask; MultiHeadAttention uses the query's, value's and key's masks and
+ * its output carries the query mask; Concatenate, Add, Subtract and Multiply combine their inputs'
  * masks as Keras 3 does; the global poolings skip masked steps and end the mask. A
  * sequence's prediction therefore does not depend on how much padding its
  * batch has.
@@ -773,6 +774,35 @@ AG_API ag_layer *ag_layer_additive_attention(ag_model *m, int use_scale, double 
 /* The older `causal` constructor flag of both attention layers: every call
  * uses a causal mask (as use_causal_mask = True). */
 AG_API ag_status ag_layer_set_causal(ag_layer *l, int causal);
+/* MultiHeadAttention(num_heads, key_dim, value_dim=None, dropout=0.0,
+ * use_bias=True, output_shape=None, kernel_initializer="glorot_uniform",
+ * bias_initializer="zeros", seed=None), Keras 3's, on rank-3 inputs with
+ * attention over axis 1 (layers/mha.c gives the formulas). Weights, as
+ * Keras's EinsumDense kernels: query/kernel (Dq,H,K), query/bias (H,K),
+ * key/kernel (Dk,H,K), key/bias (H,K), value/kernel (Dv,H,V), value/bias
+ * (H,V), attention_output/kernel (H,V,O), attention_output/bias (O), with
+ * H = num_heads, K = key_dim, V = value_dim (or key_dim), O = output_shape
+ * (or Dq); no biases without use_bias. Glorot fans as Keras computes them
+ * for a kernel (..., in, out): fan_in = in·Π(...), fan_out = out·Π(...).
+ * Initialisers: "glorot_uniform", "zeros" or "ones". Call with ag_call_n
+ * ([query, value] or [query, value, key]) or ag_call_attention for masks,
+ * use_causal_mask and the (B,H,Tq,Tv) scores (taken before dropout, as
+ * Keras does). A masked softmax as Keras 3's: masked scores get -1e9, then
+ * the weights are multiplied by the mask, so a query whose keys are all
+ * masked attends to nothing. The output carries the query's mask. */
+typedef struct ag_mha_config {
+    int64_t num_heads, key_dim;
+    int64_t value_dim;              /* 0: None (key_dim)                  */
+    double dropout;                 /* 0.0                                */
+    int use_bias;                   /* 1                                  */
+    int64_t output_shape;           /* 0: None (the query's last dim)     */
+    const char *kernel_initializer; /* "glorot_uniform"                   */
+    const char *bias_initializer;   /* "zeros"                            */
+    uint64_t seed;                  /* 0: None (the model's seed, layer's index) */
+} ag_mha_config;
+/* Keras's defaults for the other fields. */
+AG_API ag_mha_config ag_mha_defaults(int64_t num_heads, int64_t key_dim);
+AG_API ag_layer *ag_layer_multi_head_attention(ag_model *m, const ag_mha_config *cfg);
 
 /* Calls a layer: ag_call on one input, ag_call_n on a list (Concatenate,
  * Attention [query, value] or [query, value, key]). Returns the output
@@ -782,13 +812,17 @@ AG_API ag_node *ag_call_n(ag_layer *l, ag_node *const *inputs, int n);
 /* An attention layer's call with Keras's call arguments. mask: explicit
  * [query_mask, value_mask] (n_mask = 2; either may be NULL); n_mask = 0 takes
  * the inputs' own masks. attention_scores (return_attention_scores) receives
- * the (B,Tq,Tv) weights after masking and softmax. Dropout follows the
- * graph's training mode (fit turns it on). */
+ * the (B,Tq,Tv) weights after masking and softmax ((B,H,Tq,Tv) for
+ * MultiHeadAttention). Dropout follows the graph's training mode (fit turns
+ * it on), which stands for Keras's `training` argument. MultiHeadAttention
+ * also takes key_mask (B,Tv) and attention_mask (B,Tq,Tv), bool or 0/1. */
 typedef struct ag_attention_call {
     ag_node *const *mask;
     int n_mask;
     int use_causal_mask;
     ag_node **attention_scores;
+    ag_node *key_mask;       /* MultiHeadAttention only; NULL: the key's own mask */
+    ag_node *attention_mask; /* MultiHeadAttention only                            */
 } ag_attention_call;
 AG_API ag_node *ag_call_attention(ag_layer *l, ag_node *const *inputs, int n,
                                   const ag_attention_call *opts);
@@ -850,6 +884,40 @@ typedef struct ag_batch_source {
     void *user;
 } ag_batch_source;
 
+/* ---- data parallelism ---- */
+/* A group of `size` processes (ranks) training one model together, for
+ * ag_fit_options.dist. Every rank calls every function below, and every
+ * collective of the table, in the same order. ag_dist_single() is the
+ * one-process group; the attograd_dist library (attograd_dist.h) makes
+ * MPI's world one: ag_dist_init under `mpirun -np N`. The table is the
+ * whole transport, so another one (a test's, a cluster's) can be plugged in:
+ *   bcast:  root's bytes to every rank
+ *   gather: rank r's counts[r] bytes (mine) into all, ranks in order
+ *   min:    n int64 values, elementwise minimum over the ranks, in place
+ *   send/recv: bytes to / from one rank (a blocking pair)
+ * Each returns AG_OK or an error code (then *msg may say why). */
+typedef struct ag_dist ag_dist;
+struct ag_dist {
+    int rank, size;
+    void *user;
+    ag_status (*bcast)(ag_dist *d, void *buf, size_t bytes, int root);
+    ag_status (*gather)(ag_dist *d, const void *mine, void *all, const size_t *counts);
+    ag_status (*min)(ag_dist *d, int64_t *v, int n);
+    ag_status (*send)(ag_dist *d, const void *buf, size_t bytes, int to);
+    ag_status (*recv)(ag_dist *d, void *buf, size_t bytes, int from);
+    char msg[256];
+};
+/* The one-process group: rank 0 of 1 (a shared constant). */
+AG_API ag_dist *ag_dist_single(void);
+/* rank and size; NULL reads as the one-process group. */
+AG_API int ag_dist_rank(const ag_dist *d);
+AG_API int ag_dist_size(const ag_dist *d);
+/* Agrees on a status: every rank passes its own (st, and msg when st is
+ * not AG_OK); every rank returns the status of the lowest-numbered rank
+ * that failed (AG_OK when none did) and err receives "rank R: msg" (just
+ * msg with one rank). A failing rank never leaves the others waiting. */
+AG_API ag_status ag_dist_agree(ag_dist *d, ag_status st, const char *msg, ag_error *err);
+
 typedef struct ag_fit_options {
     int64_t batch_size;     /* 32 (tensor form only)                           */
     int epochs;             /* 1                                               */
@@ -867,6 +935,21 @@ typedef struct ag_fit_options {
     int patience;             /* epochs without improvement before stopping: 0   */
     double min_delta;         /* an improvement is a decrease by more than this: 0 */
     int restore_best_weights; /* 0                                               */
+    /* data parallelism: each training (and validation) batch is cut into
+     * `shards` micro-shards of consecutive rows, shard s holding rows
+     * [s·B/shards, (s+1)·B/shards); with dist (NULL: one process) the ranks
+     * share the shards, rank r computing [r·shards/size, (r+1)·shards/size).
+     * A step's gradient is Σ_s (B_s/B)·∇L_s, summed in shard order (0 + g_0
+     * + g_1 + ...), and shard s's dropout uses step counter t·shards + s, so
+     * the weights after every step depend on shards and never on the number
+     * of ranks or threads. Loss and metrics are reduced the same way and
+     * every rank returns the same history; only rank 0 prints. fit starts
+     * by checking that the ranks agree (batches, weights, options) and
+     * giving every rank rank 0's weights; an error on any rank ends fit on
+     * every rank with that rank's message. 0 (default): whole batches, one
+     * process (dist must then be NULL or have one rank). */
+    int shards;
+    ag_dist *dist;
 } ag_fit_options;
 AG_API ag_fit_options ag_fit_defaults(void);
 
@@ -954,149 +1037,10 @@ AG_API const char *ag_safetensors_metadata(const ag_safetensors *st, const char 
 AG_API int ag_safetensors_metadata_count(const ag_safetensors *st);
 AG_API const char *ag_safetensors_metadata_key(const ag_safetensors *st, int i);
 
-/* ------------------------------------------------------------------------ */
-/* Text pairs: tokenizer, vocabulary, TSV pairs, the Bible builder, heatmaps */
-/* ------------------------------------------------------------------------ */
-
 /* CRC-32 as zlib's crc32 computes it (IEEE polynomial, reflected): continue
  * from crc (0 to start). crc32("The quick brown fox jumps over the lazy dog")
  * = 0x414FA339. */
 AG_API uint32_t ag_crc32(uint32_t crc, const void *data, size_t n);
-
-/* Tokenizing like Keras's TextVectorization defaults
- * (standardize="lower_and_strip_punctuation", split="whitespace"):
- * lowercase, delete the ASCII characters !"#$%&()*+,-./:;<=>?@[\]^_`{|}~'
- * (before splitting: "well-known" -> "wellknown"; curly quotes and other
- * non-ASCII marks stay, as in Keras), split on ASCII whitespace.
- * Returns a NULL-terminated array of the *n_tokens tokens, in one block:
- * release it with free(). NULL (err set) only on a NULL text or no memory. */
-AG_API char **ag_tokenize(const char *text, int64_t *n_tokens, ag_error *err);
-
-/* A vocabulary: id 0 is padding (""), id 1 out-of-vocabulary ("[UNK]"),
- * then tokens by falling training frequency, at most max_tokens - 2 of them
- * (max_tokens counts the two reserved ids, as in Keras). Equal counts are
- * ordered by first occurrence in the texts as given; for pairs that is
- * text_a then text_b, row by row. */
-#define AG_VOCAB_PAD                0
-#define AG_VOCAB_OOV                1
-#define AG_VOCAB_DEFAULT_MAX_TOKENS 10000
-typedef struct ag_vocab ag_vocab;
-AG_API ag_vocab *ag_vocab_build(const char *const *texts, int64_t n_texts, int max_tokens,
-                                ag_error *err);
-/* The tokens for ids 2, 3, ...: non-empty, no whitespace, no repeats. */
-AG_API ag_vocab *ag_vocab_from_tokens(const char *const *tokens, int64_t n, ag_error *err);
-AG_API void ag_vocab_free(ag_vocab *v);
-AG_API int32_t ag_vocab_size(const ag_vocab *v); /* ids 0 .. size-1, reserved ones included */
-AG_API const char *ag_vocab_token(const ag_vocab *v, int32_t id);     /* NULL when out of range */
-AG_API int32_t ag_vocab_lookup(const ag_vocab *v, const char *token); /* AG_VOCAB_OOV when absent */
-/* Text form (stored in a model's metadata): the tokens of ids 2, 3, ... one
- * per line, each followed by '\n'. The string is malloc'd: free() it. A file
- * holds the same text; reading accepts CRLF. */
-AG_API char *ag_vocab_to_string(const ag_vocab *v, ag_error *err);
-AG_API ag_vocab *ag_vocab_from_string(const char *s, ag_error *err);
-AG_API ag_status ag_vocab_save(const ag_vocab *v, const char *path, ag_error *err);
-AG_API ag_vocab *ag_vocab_load(const char *path, ag_error *err);
-/* Token ids of text: writes min(n, cap) ids, returns n, the text's token
- * count (-1 on a NULL argument or no memory). Unknown tokens are 1. A text
- * without any token encodes as one [UNK], so n >= 1: its mask is never all
- * false. */
-AG_API int64_t ag_vocab_encode(const ag_vocab *v, const char *text, int32_t *ids, int64_t cap,
-                               ag_error *err);
-
-/* Labelled text pairs. Texts are owned (copied in). */
-typedef struct ag_pairs {
-    int64_t n, cap;
-    char **a, **b; /* text_a[i], text_b[i] */
-    float *label;  /* 0 or 1 */
-} ag_pairs;
-AG_API ag_pairs *ag_pairs_new(void); /* empty; NULL only when out of memory */
-AG_API void ag_pairs_free(ag_pairs *p);
-AG_API ag_status ag_pairs_add(ag_pairs *p, const char *a, const char *b, float label,
-                              ag_error *err);
-/* TSV: text_a<TAB>text_b<TAB>label per line. Every row is checked: exactly
- * 3 fields, non-blank texts, label 0, 1, 0.0 or 1.0; LF or CRLF; a UTF-8 BOM
- * is skipped. The first bad row fails the load with its file and line:
- * "train.tsv:1234: expected 3 tab-separated fields, found 2". A file with no
- * pair fails too. Saving turns tabs and line breaks inside texts into
- * spaces and writes labels as 0/1. */
-AG_API ag_pairs *ag_pairs_load(const char *path, ag_error *err);
-AG_API ag_status ag_pairs_save(const ag_pairs *p, const char *path, ag_error *err);
-/* The vocabulary of a training set: text_a then text_b, row by row. */
-AG_API ag_vocab *ag_vocab_from_pairs(const ag_pairs *p, int max_tokens, ag_error *err);
-
-/* Pairs encoded once with a vocabulary: text i's ids are
- * a_ids[a_off[i] .. a_off[i+1]) (same for b). max_len > 0 keeps only the
- * first max_len tokens of each text; 0 keeps all. */
-typedef struct ag_pair_ids {
-    int64_t n;
-    int64_t *a_off, *b_off; /* (n+1) */
-    int32_t *a_ids, *b_ids;
-    float *label;            /* (n) */
-    int64_t n_tokens, n_oov; /* ids stored, and how many of them are [UNK] */
-} ag_pair_ids;
-AG_API ag_pair_ids *ag_pair_ids_encode(const ag_pairs *p, const ag_vocab *v, int64_t max_len,
-                                       ag_error *err);
-AG_API void ag_pair_ids_free(ag_pair_ids *d);
-/* A batch of the rows rows[0..B-1]: a (B,Ta) and b (B,Tb) int32 ids padded
- * with 0 to the batch's own longest text (never a global maximum), y (B,1)
- * float32 labels (y may be NULL). The tensors (from ag_tensor_new, or
- * embedded) are resized in place, reusing their storage. */
-AG_API ag_status ag_pair_batch(const ag_pair_ids *d, const int64_t *rows, int64_t n_rows,
-                               ag_tensor *a, ag_tensor *b, ag_tensor *y, ag_error *err);
-
-/* The KJV <-> WEB paraphrase pairs (data/README.md gives the rules in full).
- * From two diatheke plain exports (`diatheke -b engKJV2006eb -f plain -k
- * "Genesis 1:1-Revelation of John 22:21"`): verse lines
- * ^\s*(.+?) (\d+):(\d+): (.*)$ (other lines ignored), texts trimmed, empty
- * verses dropped, only verses both have, in A's order; split by chapter,
- * crc32("Book Chapter") % 10: 0 test, 1 validation, else training; per
- * verse a positive (A, B, 1) and a negative (A, B of another verse of the
- * split, 0): with probability 1/2 a verse within ±3 in the same chapter
- * (when there is one), else any other verse of the split; each split
- * shuffled. ag_rng(seed, 1 + split) drives it, so a seed fixes the output. */
-enum { AG_SPLIT_TRAIN = 0, AG_SPLIT_VAL = 1, AG_SPLIT_TEST = 2 };
-typedef struct ag_bible_stats {
-    int64_t verses_a, verses_b; /* non-empty verse lines in each export      */
-    int64_t common;             /* verses both exports have                  */
-    int64_t verses[3];          /* per split (AG_SPLIT_*)                    */
-    int64_t pairs[3];           /* pairs written per split                   */
-    int64_t near_negatives[3];  /* negatives taken from within ±3 verses     */
-} ag_bible_stats;
-/* The split of a chapter: AG_SPLIT_TEST, _VAL or _TRAIN. */
-AG_API int ag_bible_split(const char *book, long chapter);
-/* From the two exports' text (NUL-terminated) into out[AG_SPLIT_*]
- * (appended to). stats may be NULL. */
-AG_API ag_status ag_bible_pairs(const char *export_a, const char *export_b, uint64_t seed,
-                                ag_pairs *out[3], ag_bible_stats *stats, ag_error *err);
-/* Writes out[AG_SPLIT_*] to out_dir/train.tsv, val.tsv and test.tsv,
- * creating out_dir (and its parents) when missing. */
-AG_API ag_status ag_bible_save(ag_pairs *const out[3], const char *out_dir, ag_error *err);
-/* Creates dir and any missing parents (mkdir -p); fails when a part exists
- * and is not a directory. */
-AG_API ag_status ag_make_dirs(const char *dir, ag_error *err);
-/* From two export files into out_dir, as ag_bible_pairs then ag_bible_save. */
-AG_API ag_status ag_bible_build(const char *path_a, const char *path_b, const char *out_dir,
-                                uint64_t seed, ag_bible_stats *stats, ag_error *err);
-
-/* Attention weights as a PNG heatmap: weights (tq, tv) row-major, query
- * tokens down the left side, value tokens across the top (rotated 90°, read
- * bottom to top), cells coloured with viridis from 0 to the largest weight
- * (and showing their weight when large enough), a colour bar with tick
- * labels, and a title (NULL for none). Token lists may be NULL (indices are
- * shown); labels longer than 24 characters are cut with "…". Cells are 16
- * to 44 pixels, filling about 900 pixels along the longer side. Text is
- * drawn with DejaVu Sans through stb_truetype; AG_FONT names another .ttf
- * file; a missing font is an AG_ERR_IO naming the file and the Debian
- * package. Weights must be finite and >= 0; 1 <= tq, tv <= 1000. info (may
- * be NULL) receives the picture's layout. */
-typedef struct ag_heatmap_info {
-    int width, height; /* of the picture                        */
-    int cell;          /* side of a cell                         */
-    int x0, y0;        /* top-left corner of cell (0, 0)         */
-} ag_heatmap_info;
-AG_API ag_status ag_heatmap_png(const char *path, const float *weights, int tq, int tv,
-                                const char *const *query_tokens, const char *const *value_tokens,
-                                const char *title, ag_heatmap_info *info, ag_error *err);
 
 #ifdef __cplusplus
 }

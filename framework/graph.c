@@ -412,6 +412,17 @@ ag_node *ag_node_input(const ag_node *n, int i)
 }
 ag_tensor *ag_value(ag_node *n) { return n && n->val.data ? &n->val : NULL; }
 ag_tensor *ag_grad(ag_node *n) { return n && n->has_grad ? &n->grad : NULL; }
+ag_tensor *ag__grad_slot(ag_node *v, int on)
+{
+    if (!v || !on) {
+        if (v) v->has_grad = 0;
+        return NULL;
+    }
+    if (ag__ensure(v->g, &v->grad, v->val.dtype, v->val.rank, v->val.shape, &v->g->err))
+        return NULL;
+    v->has_grad = 1;
+    return &v->grad;
+}
 void ag_set_requires_grad(ag_node *n, int on)
 {
     if (n) n->requires_grad = on != 0;

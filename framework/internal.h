@@ -23,6 +23,9 @@
  *   graph walk  ag__graph_walk_ancestors
  *   broadcast   ag__bcast_* (ops/binary.c)
  *   registry    ag__builtin_ops, ag__sample_var
+ *   gradients   ag__grad_slot (a gradient computed elsewhere)
+ *   ranks       ag__dist_ordered_sum, ag__dist_add, ag__dist_check
+ *               (data parallelism, over an ag_dist's collectives)
  */
 #ifndef ATTOGRAD_INTERNAL_H
 #define ATTOGRAD_INTERNAL_H
@@ -39,6 +42,29 @@ ag_status ag__fail(ag_graph *g, ag_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* A gradient computed elsewhere (data parallelism: summed over ranks):
+ * on = 1 allocates v's gradient buffer (v's dtype and shape) and marks it
+ * as this step's gradient, returning it (NULL on failure, the graph's
+ * error says why); on = 0 marks v as having none and returns NULL. */
+ag_tensor *ag__grad_slot(ag_node *v, int on);
+
+/* ---- data parallelism (framework/dist.c; layers/shards.c uses them) ---- */
+/* Every rank's acc (n elements of dt, float32 or float64) becomes
+ *   ((acc₀ + part₁,₀ + part₁,₁ + ...) + part₂,₀ + ...)
+ * where acc₀ is rank 0's acc (0 plus its own parts, added by the caller)
+ * and part_r,j is rank r's j-th of n_parts[r] parts, added in that order,
+ * element by element: the sum of all parts in rank-then-part order, as one
+ * process adding them one after another computes it, bit for bit. A chain:
+ * rank r receives the running sum from r-1 in chunks, adds its parts and
+ * passes it to r+1 (the chunks pipeline along the ranks); the last rank
+ * then broadcasts it. parts is ignored on rank 0. */
+ag_status ag__dist_ordered_sum(ag_dist *d, ag_dtype dt, int64_t n, void *acc, void *const *parts,
+                               int n_parts, ag_error *err);
+/* acc += part, n elements of dt (float32 or float64). */
+void ag__dist_add(ag_dtype dt, int64_t n, void *acc, const void *part);
+/* Wraps a table call's status with the transport's message. */
+ag_status ag__dist_check(ag_dist *d, ag_status st, const char *what, ag_error *err);
 
 /* Element count of a shape; -1 when a dim is unknown. */
 int64_t ag__shape_size(const ag_shape *s);
@@ -129,9 +155,5 @@ ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *
 
 /* The float32 attention kernels' own tanh (ops/attention.c), for its test. */
 float ag__attention_tanhf(float x);
-
-/* A whole file in a malloc'd NUL-terminated buffer; *len (when not NULL)
- * gets its size. NULL with err set ("cannot open PATH ...") on failure. */
-char *ag__read_file(const char *path, size_t *len, ag_error *err);
 
 #endif

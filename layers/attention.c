@@ -80,19 +80,15 @@ static ag_node *attention_call(ag_layer *l, ag_node *const *in, int n,
                        ag__sstr(q, a, sizeof a), ag__sstr(k, b, sizeof b));
         return NULL;
     }
-    ag_node *qmask = ag_node_mask(in[0]), *vmask = ag_node_mask(in[1]);
-    if (opts && opts->n_mask) {
-        if (opts->n_mask != 2 || !opts->mask) {
-            ag__model_fail(m, AG_ERR_ARG,
-                           "%s '%s': mask must be a list of 2 tensors [query_mask, value_mask], "
-                           "received %d",
-                           cls, l->name, opts->mask ? opts->n_mask : 0);
-            return NULL;
-        }
-        qmask = opts->mask[0];
-        vmask = opts->mask[1];
-        rec->explicit_mask = 1;
+    if (opts && (opts->key_mask || opts->attention_mask)) {
+        ag__model_fail(m, AG_ERR_ARG,
+                       "%s '%s': key_mask and attention_mask are MultiHeadAttention's call "
+                       "arguments; %s takes mask=[query_mask, value_mask]",
+                       cls, l->name, cls);
+        return NULL;
     }
+    ag_node *qmask, *vmask;
+    if (!ag__attention_masks(l, in, opts, &qmask, &vmask, rec)) return NULL;
     ag_attention_opts ao = {.mode = is_additive(l) ? AG_SCORE_ADDITIVE : l->score_mode,
                             .causal = l->causal || (opts && opts->use_causal_mask),
                             .dropout = l->rate,
@@ -173,6 +169,7 @@ const ag_layer_class ag__attention_class = {.class_name = "Attention",
                                             .base_name = "attention",
                                             .min_in = 2,
                                             .max_in = 3,
+                                            .call_options = 1,
                                             .build = attention_build,
                                             .call = attention_call,
                                             .get_config = attention_config,
@@ -182,6 +179,7 @@ const ag_layer_class ag__additive_attention_class = {.class_name = "AdditiveAtte
                                                      .base_name = "additive_attention",
                                                      .min_in = 2,
                                                      .max_in = 3,
+                                                     .call_options = 1,
                                                      .build = attention_build,
                                                      .call = attention_call,
                                                      .get_config = attention_config,

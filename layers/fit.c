@@ -367,10 +367,32 @@ static void print_bar(FILE *f, int64_t done, int64_t total)
     fputc(']', f);
 }
 
-/* Runs a source's batches (in order[] when given) in train or eval mode. */
+/* Data parallelism: fit's shards over dist's ranks (shards.c). */
+typedef struct sharding {
+    ag_dist *dist;
+    int shards;
+} sharding;
+
+/* A data-parallel step: shards.c computes it, the metrics run here. */
+static ag_status shard_step(ag_model *m, const sharding *par, int train, ag_status pre,
+                            const ag_tensor *const *x, const ag_tensor *y, ag_node **vars,
+                            int n_vars, running *r)
+{
+    double L;
+    const ag_tensor *out;
+    ag_status st =
+        ag__shard_step(m, par->dist, par->shards, train, pre, x, y, vars, n_vars, &L, &out);
+    if (st) return st;
+    r->loss_sum += L * (double)out->shape[0];
+    r->rows += out->shape[0];
+    return update_metrics(m, r, out, y);
+}
+
+/* Runs a source's batches (in order[] when given) in train or eval mode;
+ * with par, as data-parallel steps. */
 static ag_status run_epoch(ag_model *m, const ag_batch_source *src, const int64_t *order, int train,
                            ag_node **vars, int n_vars, running *r, const ag_fit_options *o,
-                           FILE *out, int tty)
+                           const sharding *par, FILE *out, int tty)
 {
     int64_t every = o && o->progress_every > 0 ? o->progress_every : (src->n_batches + 19) / 20;
     double last_draw = 0;
@@ -379,15 +401,19 @@ static ag_status run_epoch(ag_model *m, const ag_batch_source *src, const int64_
         const ag_tensor *x[AG_MAX_INPUTS] = {0}, *y = NULL;
         ag_error e = {0};
         ag_status st = src->get_batch(src->user, b, x, &y, &e);
-        if (st) {
-            if (e.code) return ag__model_fail(m, st, "batch %" PRId64 ": %s", b, e.msg);
-            return ag_model_status(m) ? ag_model_status(m)
-                                      : ag__model_fail(m, st, "batch %" PRId64 " failed", b);
+        if (st && e.code)
+            st = ag__model_fail(m, st, "batch %" PRId64 ": %s", b, e.msg);
+        else if (st)
+            st = ag_model_status(m) ? ag_model_status(m)
+                                    : ag__model_fail(m, st, "batch %" PRId64 " failed", b);
+        else if (!y)
+            st = ag__model_fail(m, AG_ERR_ARG, "batch %" PRId64 ": the source gave no target", b);
+        if (par) {
+            st = shard_step(m, par, train, st, x, y, vars, n_vars, r);
+        } else {
+            if (!st) st = feed_batch(m, x, y);
+            if (!st) st = step(m, train, vars, n_vars, r);
         }
-        if (!y)
-            return ag__model_fail(m, AG_ERR_ARG, "batch %" PRId64 ": the source gave no target", b);
-        st = feed_batch(m, x, y);
-        if (!st) st = step(m, train, vars, n_vars, r);
         if (st) return st;
         if (train && o && o->verbose == 1 && out && k + 1 < src->n_batches) {
             double t = now_s();
@@ -411,10 +437,11 @@ typedef struct eval_result {
     double loss, metric[AG_MAX_METRICS];
 } eval_result;
 
-static ag_status evaluate_src(ag_model *m, const ag_batch_source *src, eval_result *res)
+static ag_status evaluate_src(ag_model *m, const ag_batch_source *src, const sharding *par,
+                              eval_result *res)
 {
     running r = {0};
-    ag_status st = run_epoch(m, src, NULL, 0, NULL, 0, &r, NULL, NULL, 0);
+    ag_status st = run_epoch(m, src, NULL, 0, NULL, 0, &r, NULL, par, NULL, 0);
     if (st) return st;
     current(m, &r, &res->loss, res->metric);
     return AG_OK;
@@ -459,39 +486,72 @@ static ag_status copy_weights(ag_model *m, ag_node **vars, int n, ag_tensor *cop
     return AG_OK;
 }
 
+/* With data parallelism a rank whose checks failed must tell the others
+ * before they wait for it in fit's first collective. */
+static ag_status fit_fail_early(ag_model *m, const ag_fit_options *o, ag_status st)
+{
+    if (o && o->shards > 0 && ag_dist_size(o->dist) > 1)
+        return ag__shard_begin(m, o->dist, st, NULL, 0);
+    return st;
+}
+
+static ag_status fit_options_check(ag_model *m, const ag_fit_options *o)
+{
+    if (o->epochs < 0)
+        return ag__model_fail(m, AG_ERR_ARG, "fit: epochs must be >= 0, received %d", o->epochs);
+    if (o->verbose < 0 || o->verbose > 2)
+        return ag__model_fail(m, AG_ERR_ARG, "fit: verbose must be 0, 1 or 2, received %d",
+                              o->verbose);
+    if (o->shards < 0)
+        return ag__model_fail(m, AG_ERR_ARG, "fit: shards must be >= 0, received %d", o->shards);
+    if (!o->shards && ag_dist_size(o->dist) > 1)
+        return ag__model_fail(m, AG_ERR_ARG,
+                              "fit: %d ranks need shards > 0 (the micro-shards each batch is cut "
+                              "into; the weights depend on shards, never on the ranks)",
+                              ag_dist_size(o->dist));
+    if (o->dist && (o->dist->size < 1 || o->dist->rank < 0 || o->dist->rank >= o->dist->size))
+        return ag__model_fail(m, AG_ERR_ARG, "fit: dist has rank %d of %d", o->dist->rank,
+                              o->dist->size);
+    return AG_OK;
+}
+
 static ag_status fit_impl(ag_model *m, const ag_batch_source *train, int shuffle_examples,
                           tensor_data *td, const ag_fit_options *opts, ag_history *hist)
 {
     ag_fit_options o = opts ? *opts : ag_fit_defaults();
-    if (o.epochs < 0)
-        return ag__model_fail(m, AG_ERR_ARG, "fit: epochs must be >= 0, received %d", o.epochs);
-    if (o.verbose < 0 || o.verbose > 2)
-        return ag__model_fail(m, AG_ERR_ARG, "fit: verbose must be 0, 1 or 2, received %d",
-                              o.verbose);
+    ag_status st = fit_options_check(m, &o);
+    if (st) return fit_fail_early(m, &o, st);
+    sharding par = {o.dist, o.shards};
+    const sharding *pp = o.shards > 0 ? &par : NULL;
+    if (ag_dist_rank(o.dist) != 0) o.verbose = 0; /* rank 0 prints */
     /* validation data */
     tensor_data vd = {0};
     ag_batch_source vsrc = {0};
     const ag_batch_source *val = o.val_source;
     if (o.val_x || o.val_y) {
         if (!o.val_x || !o.val_y)
-            return ag__model_fail(m, AG_ERR_ARG, "fit: validation needs both val_x and val_y");
+            return fit_fail_early(
+                m, &o, ag__model_fail(m, AG_ERR_ARG, "fit: validation needs both val_x and val_y"));
         int64_t vn;
-        ag_status st = check_tensors(m, "fit (validation)", o.val_x, o.val_y, o.batch_size, &vn);
-        if (st) return st;
+        st = check_tensors(m, "fit (validation)", o.val_x, o.val_y, o.batch_size, &vn);
+        if (st) return fit_fail_early(m, &o, st);
         vd = (tensor_data){m, o.val_x, o.val_y, vn, o.batch_size, NULL};
         vd.order = malloc((size_t)vn * sizeof *vd.order);
-        if (!vd.order) return ag__model_fail(m, AG_ERR_NOMEM, "fit: out of memory");
+        if (!vd.order)
+            return fit_fail_early(m, &o, ag__model_fail(m, AG_ERR_NOMEM, "fit: out of memory"));
         for (int64_t i = 0; i < vn; i++)
             vd.order[i] = i;
         vsrc = (ag_batch_source){(vn + o.batch_size - 1) / o.batch_size, tensor_batch, &vd};
         val = &vsrc;
     } else if (val && check_source(m, "fit (validation)", val)) {
-        return ag_model_status(m);
+        return fit_fail_early(m, &o, ag_model_status(m));
     }
     if (o.early_stopping && !val) {
         free(vd.order);
-        return ag__model_fail(m, AG_ERR_ARG,
-                              "fit: early stopping monitors val_loss and needs validation data");
+        return fit_fail_early(
+            m, &o,
+            ag__model_fail(m, AG_ERR_ARG,
+                           "fit: early stopping monitors val_loss and needs validation data"));
     }
     int n_vars = ag_model_weights(m, 1, NULL, 0);
     ag_node **vars = calloc((size_t)n_vars + 1, sizeof *vars);
@@ -511,11 +571,13 @@ static ag_status fit_impl(ag_model *m, const ag_batch_source *train, int shuffle
         h.val_metric[k] = calloc((size_t)E, sizeof(double));
         oom |= !h.metric[k] || !h.val_metric[k];
     }
-    ag_status st = AG_OK;
-    if (oom) {
-        st = ag__model_fail(m, AG_ERR_NOMEM, "fit: out of memory");
-        goto done;
+    if (oom) st = ag__model_fail(m, AG_ERR_NOMEM, "fit: out of memory");
+    if (pp) { /* the ranks agree on the run and start from rank 0's weights */
+        int64_t what[6] = {train->n_batches, val ? val->n_batches : 0,   o.epochs, o.shards,
+                           n_vars,           ag_model_count_params(m, 1)};
+        st = ag__shard_begin(m, o.dist, st, what, 6);
     }
+    if (st) goto done;
     ag_model_weights(m, 1, vars, n_vars);
     FILE *out = o.out ? o.out : stdout;
     int tty = isatty(fileno(out));
@@ -535,7 +597,7 @@ static ag_status fit_impl(ag_model *m, const ag_batch_source *train, int shuffle
         if (o.verbose == 1) fprintf(out, "Epoch %d/%d\n", epoch + 1, o.epochs);
         double t0 = now_s();
         running r = {0};
-        st = run_epoch(m, train, border, 1, vars, n_vars, &r, &o, out, tty);
+        st = run_epoch(m, train, border, 1, vars, n_vars, &r, &o, pp, out, tty);
         if (st) goto done;
         double secs = now_s() - t0;
         double metric[AG_MAX_METRICS] = {0};
@@ -544,7 +606,7 @@ static ag_status fit_impl(ag_model *m, const ag_batch_source *train, int shuffle
             h.metric[k][epoch] = metric[k];
         eval_result vr = {0};
         if (val) {
-            st = evaluate_src(m, val, &vr);
+            st = evaluate_src(m, val, pp, &vr);
             if (st) goto done;
             h.val_loss[epoch] = vr.loss;
             for (int k = 0; k < h.n_metrics; k++)
@@ -610,16 +672,16 @@ ag_status ag_model_fit(ag_model *m, const ag_tensor *const *x, const ag_tensor *
     if (!m) return AG_ERR_ARG;
     ag_model_clear_error(m);
     if (history) memset(history, 0, sizeof *history);
-    if (check_compiled(m, "fit")) return ag_model_status(m);
     ag_fit_options o = opts ? *opts : ag_fit_defaults();
+    if (check_compiled(m, "fit")) return fit_fail_early(m, &o, ag_model_status(m));
     int64_t n;
-    if (!y) return ag__model_fail(m, AG_ERR_ARG, "fit: y is NULL");
+    if (!y) return fit_fail_early(m, &o, ag__model_fail(m, AG_ERR_ARG, "fit: y is NULL"));
     ag_status st = check_tensors(m, "fit", x, y, o.batch_size, &n);
-    if (st) return st;
+    if (st) return fit_fail_early(m, &o, st);
     tensor_data td;
     ag_batch_source src;
     st = tensor_source(m, "fit", x, y, n, o.batch_size, &td, &src);
-    if (st) return st;
+    if (st) return fit_fail_early(m, &o, st);
     st = fit_impl(m, &src, 1, &td, &o, history);
     free(td.order);
     return st;
@@ -631,7 +693,8 @@ ag_status ag_model_fit_source(ag_model *m, const ag_batch_source *train, const a
     if (!m) return AG_ERR_ARG;
     ag_model_clear_error(m);
     if (history) memset(history, 0, sizeof *history);
-    if (check_compiled(m, "fit") || check_source(m, "fit", train)) return ag_model_status(m);
+    if (check_compiled(m, "fit") || check_source(m, "fit", train))
+        return fit_fail_early(m, opts, ag_model_status(m));
     return fit_impl(m, train, 0, NULL, opts, history);
 }
 
@@ -659,7 +722,7 @@ ag_status ag_model_evaluate(ag_model *m, const ag_tensor *const *x, const ag_ten
     st = tensor_source(m, "evaluate", x, y, n, batch_size, &td, &src);
     if (st) return st;
     eval_result r = {0};
-    st = evaluate_src(m, &src, &r);
+    st = evaluate_src(m, &src, NULL, &r);
     free(td.order);
     if (!st) copy_metrics(m, &r, loss, metrics);
     return st;
@@ -673,7 +736,7 @@ ag_status ag_model_evaluate_source(ag_model *m, const ag_batch_source *src, doub
     if (check_compiled(m, "evaluate") || check_source(m, "evaluate", src))
         return ag_model_status(m);
     eval_result r = {0};
-    ag_status st = evaluate_src(m, src, &r);
+    ag_status st = evaluate_src(m, src, NULL, &r);
     if (!st) copy_metrics(m, &r, loss, metrics);
     return st;
 }

@@ -87,6 +87,7 @@ void ag_model_free(ag_model *m)
     ag_tensor_release(&m->buf.y);
     free(m->buf.pred);
     free(m->buf.truth);
+    ag__shard_release(&m->shard);
     for (int i = 0; i < m->n_meta; i++)
         free(m->meta_key[i]), free(m->meta_value[i]);
     free(m->meta_key);
@@ -293,6 +294,25 @@ uint64_t ag__layer_dropout_seed(const ag_layer *l)
     return z ^ (z >> 31);
 }
 
+int ag__attention_masks(ag_layer *l, ag_node *const *in, const ag_attention_call *opts,
+                        ag_node **query_mask, ag_node **value_mask, ag_layer_call_rec *rec)
+{
+    *query_mask = ag_node_mask(in[0]);
+    *value_mask = ag_node_mask(in[1]);
+    if (!opts || !opts->n_mask) return 1;
+    if (opts->n_mask != 2 || !opts->mask) {
+        ag__model_fail(l->m, AG_ERR_ARG,
+                       "%s '%s': mask must be a list of 2 tensors [query_mask, value_mask], "
+                       "received %d",
+                       l->cls->class_name, l->name, opts->mask ? opts->n_mask : 0);
+        return 0;
+    }
+    *query_mask = opts->mask[0];
+    *value_mask = opts->mask[1];
+    rec->explicit_mask = 1;
+    return 1;
+}
+
 ag_node *ag__activate(ag_graph *g, ag_node *x, ag_activation a)
 {
     switch (a) {
@@ -385,10 +405,10 @@ ag_node *ag_call_n(ag_layer *l, ag_node *const *inputs, int n)
 ag_node *ag_call_attention(ag_layer *l, ag_node *const *inputs, int n,
                            const ag_attention_call *opts)
 {
-    if (l && l->cls != &ag__attention_class && l->cls != &ag__additive_attention_class) {
+    if (l && !l->cls->call_options) {
         ag__model_fail(l->m, AG_ERR_ARG,
-                       "ag_call_attention: layer '%s' is a %s, expected Attention or "
-                       "AdditiveAttention",
+                       "ag_call_attention: layer '%s' is a %s, expected Attention, "
+                       "AdditiveAttention or MultiHeadAttention",
                        l->name, l->cls->class_name);
         return NULL;
     }
@@ -488,6 +508,7 @@ static const ag_layer_class *const classes[] = {
     &ag__gap1d_class,       &ag__gmp1d_class,     &ag__concatenate_class,
     &ag__layer_norm_class,  &ag__attention_class, &ag__additive_attention_class,
     &ag__add_class,         &ag__subtract_class,  &ag__multiply_class,
+    &ag__mha_class,
 };
 
 const ag_layer_class *ag__layer_class_find(const char *class_name)

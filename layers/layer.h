@@ -14,7 +14,7 @@
 #include "../framework/internal.h"
 #include "../framework/json.h"
 
-#define AG_LAYER_MAX_WEIGHTS 4
+#define AG_LAYER_MAX_WEIGHTS 8
 
 /* One call of a layer: inputs -> out (and, for attention, the weights). */
 typedef struct ag_layer_call_rec {
@@ -31,6 +31,8 @@ typedef struct ag_layer_class {
     const char *class_name; /* Keras's class: "Conv1D"                */
     const char *base_name;  /* automatic names: "conv1d", "conv1d_1"  */
     int min_in, max_in;     /* how many inputs a call takes           */
+    int call_options;       /* takes attention call options (ag_call_attention),
+                               recorded as the call's kwargs in the config */
     /* Creates the weights from the first call's inputs (NULL: none). */
     ag_status (*build)(ag_layer *l, ag_node *const *in, int n);
     /* Builds the call's nodes; sets the output's mask. opts is NULL except
@@ -62,8 +64,10 @@ struct ag_layer {
     ag_activation activation;
     ag_score_mode score_mode;
     double rate, epsilon;
-    uint64_t user_seed;   /* dropout seeds as given (0: none) */
-    ag_shape batch_shape; /* InputLayer: (None, *shape) and dtype */
+    uint64_t user_seed;                    /* dropout seeds as given (0: none) */
+    int64_t num_heads, key_dim, value_dim; /* MultiHeadAttention */
+    int kernel_init, bias_init;            /* MultiHeadAttention's initialisers */
+    ag_shape batch_shape;                  /* InputLayer: (None, *shape) and dtype */
 };
 
 typedef struct ag_model_buffers {
@@ -72,6 +76,21 @@ typedef struct ag_model_buffers {
     float *pred, *truth;        /* metrics: the epoch's outputs as float */
     int64_t n_pred, cap_pred;
 } ag_model_buffers;
+
+/* Data-parallel steps (shards.c): one shard's rows, the batch's joined
+ * outputs, the step's gradient and this rank's shards' gradients. */
+typedef struct ag_shard_buffers {
+    ag_tensor x[AG_MAX_INPUTS], y; /* one shard's rows            */
+    ag_tensor own, out;            /* this rank's outputs, all    */
+    ag_tensor seed;                /* backward's seed, B_s/B      */
+    void *acc, **parts;            /* gradients, variables in a row */
+    int64_t cap_acc;               /* elements of acc and of each part */
+    int cap_parts;
+    double *loss; /* each shard's mean loss */
+    int64_t *has; /* per variable: some shard gave it a gradient */
+    size_t *counts;
+    int cap_shards, cap_vars, cap_ranks;
+} ag_shard_buffers;
 
 struct ag_model {
     ag_graph *g;
@@ -93,6 +112,7 @@ struct ag_model {
     ag_optimizer *opt;
     ag_node *target, *loss_node;
     ag_model_buffers buf;
+    ag_shard_buffers shard;
     /* metadata of the file the model was loaded from */
     int n_meta;
     char **meta_key, **meta_value;
@@ -106,6 +126,23 @@ ag_status ag__model_fail(ag_model *m, ag_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Data parallelism (shards.c). A step on batch (x, y) of B rows cut into
+ * `shards` micro-shards over d's ranks: train = 1 computes the gradients of
+ * this rank's shards, sums every shard's in shard order and takes the
+ * optimizer step (the same on every rank); train = 0 only runs forward.
+ * `pre` is the status of getting the batch (its message on the model):
+ * the ranks agree on it and on the step's status, so every rank fails
+ * together, with the failing rank's message. *loss receives the batch's
+ * mean loss and *out the batch's outputs (every shard's rows, in order). */
+ag_status ag__shard_step(ag_model *m, ag_dist *d, int shards, int train, ag_status pre,
+                         const ag_tensor *const *x, const ag_tensor *y, ag_node **vars, int n_vars,
+                         double *loss, const ag_tensor **out);
+/* Before fit's first step: the ranks agree on pre (a rank's failed checks)
+ * and on the run's shape (what[0..n): batches, epochs, shards, weights),
+ * then every rank takes rank 0's weights. */
+ag_status ag__shard_begin(ag_model *m, ag_dist *d, ag_status pre, const int64_t *what, int n);
+void ag__shard_release(ag_shard_buffers *b);
 
 /* A new layer of class cls in m with its automatic name; NULL on failure. */
 ag_layer *ag__layer_new(ag_model *m, const ag_layer_class *cls);
@@ -131,6 +168,11 @@ ag_layer *ag__layer_from_json(ag_model *m, const char *class_name, const ag_json
 ag_model *ag__model_from_json(const ag_json *root, ag_error *err);
 /* The class named name, or NULL. */
 const ag_layer_class *ag__layer_class_find(const char *class_name);
+/* An attention call's [query_mask, value_mask]: the call's explicit list
+ * (rec->explicit_mask set), or else the masks riding on in[0] and in[1].
+ * 0 (message set) on a malformed list. */
+int ag__attention_masks(ag_layer *l, ag_node *const *in, const ag_attention_call *opts,
+                        ag_node **query_mask, ag_node **value_mask, ag_layer_call_rec *rec);
 /* A seed for dropout: the user's, or one drawn from the model and layer. */
 uint64_t ag__layer_dropout_seed(const ag_layer *l);
 
@@ -149,7 +191,7 @@ int ag__cfg_activation(ag_model *m, const ag_json *cfg, const char *cls, ag_acti
 extern const ag_layer_class ag__input_layer_class, ag__embedding_class, ag__conv1d_class,
     ag__dense_class, ag__dropout_class, ag__activation_class, ag__gap1d_class, ag__gmp1d_class,
     ag__concatenate_class, ag__layer_norm_class, ag__attention_class, ag__additive_attention_class,
-    ag__add_class, ag__subtract_class, ag__multiply_class;
+    ag__add_class, ag__subtract_class, ag__multiply_class, ag__mha_class;
 
 /* OR of two bool masks; either may be NULL (then the other). merge.c. */
 ag_node *ag__mask_or(ag_graph *g, ag_node *a, ag_node *b);

@@ -190,7 +190,7 @@ char *ag_model_get_config(ag_model *m)
                 }
             }
             ag_sb_puts(&b, "],\"kwargs\":{");
-            if (l->cls == &ag__attention_class || l->cls == &ag__additive_attention_class)
+            if (l->cls->call_options)
                 ag_sb_printf(&b, "\"use_causal_mask\":%s,\"return_attention_scores\":%s",
                              r->use_causal_mask ? "true" : "false",
                              r->return_scores ? "true" : "false");
@@ -344,8 +344,7 @@ ag_model *ag__model_from_json(const ag_json *root, ag_error *err)
             ag_node *w = NULL;
             ag_attention_call ac = {.use_causal_mask = causal,
                                     .attention_scores = scores ? &w : NULL};
-            int attn = l->cls == &ag__attention_class || l->cls == &ag__additive_attention_class;
-            if (!ag__layer_call(l, in, args->n, attn ? &ac : NULL))
+            if (!ag__layer_call(l, in, args->n, l->cls->call_options ? &ac : NULL))
                 return fail_from_config(m, err, "a layer call failed");
             progress = 1;
         }

@@ -2,6 +2,7 @@
  * the size its layout says, cells carry viridis colours (0 and the maximum
  * at the ends of the map), labels are drawn on both axes, cells shrink for
  * long texts, long labels are cut, and bad input is refused with messages. */
+#include "attograd_app.h"
 #include "testutil.h"
 
 #include <stdio.h>

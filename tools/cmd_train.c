@@ -5,10 +5,19 @@
  * Keras's progress lines and each epoch's validation loss and accuracy;
  * keeps the weights of the epoch with the lowest validation loss; reports
  * test accuracy, AUC and loss and the training throughput; saves the model
- * with its vocabulary; draws a few validation pairs' attention heatmaps. */
+ * with its vocabulary; draws a few validation pairs' attention heatmaps.
+ *
+ * Under `mpirun -np N` with --shards K the ranks train data-parallel
+ * (ag_fit_options.shards): the weights are those of the one-process run
+ * with the same K, bit for bit. Every rank reads the data and builds the
+ * model; rank 0 alone prints and writes files. The ranks agree on their
+ * status at each stage, so a failure on any rank ends all of them, rank 0
+ * printing the failing rank's message. */
+#include "attograd_dist.h"
 #include "similarity.h"
 #include "tools.h"
 
+#include <stdarg.h>
 #include <errno.h>
 #include <omp.h>
 #include <stdio.h>
@@ -35,7 +44,45 @@ static void usage(FILE *f)
         "  --threads N          OpenMP threads (default: all cores)\n"
         "  --limit N            train on the first N training pairs only\n"
         "  --save MODEL         write the model and its vocabulary (.safetensors)\n"
-        "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n");
+        "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n"
+        "  --shards K           cut each batch into K micro-shards, spread over the ranks of\n"
+        "                       `mpirun -np N` (needed when N > 1); the weights depend on K,\n"
+        "                       never on N (default 0: whole batches)\n");
+}
+
+/* One run's ranks and its first error. */
+typedef struct run {
+    ag_dist *d;
+    int rank;
+    ag_status st;
+    char msg[AG_ERRMSG_SIZE];
+} run;
+
+/* Records this rank's first error. */
+static void fail(run *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void fail(run *r, const char *fmt, ...)
+{
+    if (r->st) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+    r->st = AG_ERR_STATE;
+}
+
+/* A stage every rank reaches: 1 when no rank has failed; otherwise every
+ * rank returns 0 and rank 0 prints the failing rank's message. */
+static int all_ok(run *r)
+{
+    ag_error err = {0};
+    if (!ag_dist_agree(r->d, r->st, r->msg, &err)) return 1;
+    if (r->rank == 0) fprintf(stderr, "attograd train: %s\n", err.msg);
+    if (!r->st) r->st = AG_ERR_STATE;
+    return 0;
 }
 
 static int parse_int(const char *s, long long lo, long long *out)
@@ -48,23 +95,23 @@ static int parse_int(const char *s, long long lo, long long *out)
     return 1;
 }
 
-static ag_pairs *load(const char *dir, const char *name)
+static ag_pairs *load(run *r, const char *dir, const char *name)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     ag_error err = {0};
     ag_pairs *p = ag_pairs_load(path, &err);
-    if (!p) fprintf(stderr, "attograd train: %s\n", err.msg);
+    if (!p) fail(r, "%s", err.msg);
     return p;
 }
 
 /* Creates the heatmap directory and the saved model's directory before
  * training, so that a bad path fails at once instead of after the epochs. */
-static int output_dirs(const char *save, const char *heat)
+static int output_dirs(run *r, const char *save, const char *heat)
 {
     ag_error err = {0};
     if (heat && ag_make_dirs(heat, &err)) {
-        fprintf(stderr, "attograd train: --heatmaps: %s\n", err.msg);
+        fail(r, "--heatmaps: %s", err.msg);
         return 0;
     }
     const char *slash = save ? strrchr(save, '/') : NULL;
@@ -72,7 +119,7 @@ static int output_dirs(const char *save, const char *heat)
         char dir[4096];
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - save), save);
         if (ag_make_dirs(dir, &err)) {
-            fprintf(stderr, "attograd train: --save: %s\n", err.msg);
+            fail(r, "--save: %s", err.msg);
             return 0;
         }
     }
@@ -100,76 +147,110 @@ static void heatmaps(ag_model *m, const ag_vocab *v, const ag_pairs *val, const 
     }
 }
 
-int cmd_train(int argc, char **argv)
+/* The options, parsed; 0, or 2 for a usage error (r's message says why). */
+typedef struct train_args {
+    sim_config cfg;
+    const char *data, *save, *heat;
+    long long epochs, batch, threads, limit, seed, mt, dim, filters, shards;
+    double lr;
+} train_args;
+
+static int parse_args(run *r, int argc, char **argv, train_args *t)
 {
-    sim_config cfg = {"dot", 10000, 64, 100, 1337};
-    const char *data = NULL, *save = NULL, *heat = NULL;
-    long long epochs = 4, batch = 64, threads = 0, limit = 0, seed = 1337, mt = 10000, dim = 64,
-              filters = 100;
-    double lr = 0.001;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
         if (!val) {
-            fprintf(stderr, "attograd train: unknown option or missing value '%s' (see --help)\n",
-                    a);
+            fail(r, "unknown option or missing value '%s' (see --help)", a);
             return 2;
         }
         i++;
         if (!strcmp(a, "--data"))
-            data = val;
+            t->data = val;
         else if (!strcmp(a, "--save"))
-            save = val;
+            t->save = val;
         else if (!strcmp(a, "--heatmaps"))
-            heat = val;
+            t->heat = val;
         else if (!strcmp(a, "--attention"))
-            cfg.attention = val;
+            t->cfg.attention = val;
         else if (!strcmp(a, "--epochs"))
-            ok = parse_int(val, 1, &epochs);
+            ok = parse_int(val, 1, &t->epochs);
         else if (!strcmp(a, "--batch-size"))
-            ok = parse_int(val, 1, &batch);
+            ok = parse_int(val, 1, &t->batch);
         else if (!strcmp(a, "--threads"))
-            ok = parse_int(val, 1, &threads);
+            ok = parse_int(val, 1, &t->threads);
         else if (!strcmp(a, "--limit"))
-            ok = parse_int(val, 1, &limit);
+            ok = parse_int(val, 1, &t->limit);
         else if (!strcmp(a, "--seed"))
-            ok = parse_int(val, 0, &seed);
+            ok = parse_int(val, 0, &t->seed);
         else if (!strcmp(a, "--max-tokens"))
-            ok = parse_int(val, 3, &mt) && mt <= 100000000;
+            ok = parse_int(val, 3, &t->mt) && t->mt <= 100000000;
         else if (!strcmp(a, "--dim"))
-            ok = parse_int(val, 1, &dim);
+            ok = parse_int(val, 1, &t->dim);
         else if (!strcmp(a, "--filters"))
-            ok = parse_int(val, 1, &filters);
+            ok = parse_int(val, 1, &t->filters);
+        else if (!strcmp(a, "--shards"))
+            ok = parse_int(val, 0, &t->shards) && t->shards <= 1000000;
         else if (!strcmp(a, "--learning-rate")) {
             char *end;
-            lr = strtod(val, &end);
-            ok = !*end && lr > 0;
+            t->lr = strtod(val, &end);
+            ok = !*end && t->lr > 0;
         } else {
-            fprintf(stderr, "attograd train: unknown option '%s' (see --help)\n", a);
+            fail(r, "unknown option '%s' (see --help)", a);
             return 2;
         }
         if (!ok) {
-            fprintf(stderr, "attograd train: %s: invalid value '%s' (see --help for the range)\n",
-                    a, val);
+            fail(r, "%s: invalid value '%s' (see --help for the range)", a, val);
             return 2;
         }
     }
-    if (!data) {
-        fprintf(stderr, "attograd train: --data DIR is required (see --help)\n");
+    if (!t->data) {
+        fail(r, "--data DIR is required (see --help)");
         return 2;
     }
-    cfg.max_tokens = (int)mt, cfg.dim = (int)dim, cfg.filters = (int)filters;
-    cfg.seed = (uint64_t)seed;
-    if (threads) omp_set_num_threads((int)threads);
-    if (!output_dirs(save, heat)) return 1;
+    int n = ag_dist_size(r->d);
+    if (n > 1 && !t->shards) {
+        fail(r,
+             "%d ranks need --shards K (each batch is cut into K micro-shards spread over the "
+             "ranks; the weights depend on K, never on the number of ranks)",
+             n);
+        return 2;
+    }
+    return 0;
+}
+
+static int train(run *R, int argc, char **argv)
+{
+    train_args t = {{"dot", 10000, 64, 100, 1337},
+                    NULL,
+                    NULL,
+                    NULL,
+                    4,
+                    64,
+                    0,
+                    0,
+                    1337,
+                    10000,
+                    64,
+                    100,
+                    0,
+                    0.001};
+    int usage_rc = parse_args(R, argc, argv, &t);
+    if (!all_ok(R)) return usage_rc ? usage_rc : 2;
+    sim_config cfg = t.cfg;
+    const char *data = t.data, *save = t.save, *heat = t.heat;
+    long long epochs = t.epochs, batch = t.batch, limit = t.limit;
+    double lr = t.lr;
+    int root = R->rank == 0;
+    cfg.max_tokens = (int)t.mt, cfg.dim = (int)t.dim, cfg.filters = (int)t.filters;
+    cfg.seed = (uint64_t)t.seed;
+    if (t.threads) omp_set_num_threads((int)t.threads);
+    if (root) output_dirs(R, save, heat); /* only rank 0 writes files */
 
     int rc = 1;
-    ag_pairs *tr = load(data, "train.tsv"), *va = tr ? load(data, "val.tsv") : NULL;
-    ag_pairs *te = va ? load(data, "test.tsv") : NULL;
+    ag_pairs *tr = R->st ? NULL : load(R, data, "train.tsv");
+    ag_pairs *va = tr ? load(R, data, "val.tsv") : NULL;
+    ag_pairs *te = va ? load(R, data, "test.tsv") : NULL;
     ag_vocab *v = NULL;
     ag_pair_ids *dtr = NULL, *dva = NULL, *dte = NULL;
     ag_model *m = NULL;
@@ -177,42 +258,41 @@ int cmd_train(int argc, char **argv)
     ag_history h = {0};
     ag_error err = {0};
     char msg[512];
-    if (!te) goto done;
-    if (limit && limit < tr->n) {
+    if (te && limit && limit < tr->n) {
         for (int64_t i = limit; i < tr->n; i++)
             free(tr->a[i]), free(tr->b[i]);
         tr->n = limit;
     }
-    if (!(v = ag_vocab_from_pairs(tr, cfg.max_tokens, &err)) ||
-        !(dtr = ag_pair_ids_encode(tr, v, 0, &err)) ||
-        !(dva = ag_pair_ids_encode(va, v, 0, &err)) ||
-        !(dte = ag_pair_ids_encode(te, v, 0, &err)) ||
-        sim_source_init(&str, dtr, batch, cfg.seed ? cfg.seed : 1, &err) ||
-        sim_source_init(&sva, dva, batch, 0, &err) || sim_source_init(&ste, dte, batch, 0, &err)) {
-        fprintf(stderr, "attograd train: %s\n", err.msg);
-        goto done;
-    }
-    sva.timed = &str;
-    printf("pairs: train %lld, val %lld, test %lld; vocabulary %d entries; unknown tokens: "
-           "val %.1f%%, test %.1f%%\n",
-           (long long)tr->n, (long long)va->n, (long long)te->n, ag_vocab_size(v),
-           100.0 * (double)dva->n_oov / (double)dva->n_tokens,
-           100.0 * (double)dte->n_oov / (double)dte->n_tokens);
-    if (!(m = sim_build(&cfg, msg, sizeof msg))) {
-        fprintf(stderr, "attograd train: %s\n", msg);
-        goto done;
-    }
+    if (te &&
+        (!(v = ag_vocab_from_pairs(tr, cfg.max_tokens, &err)) ||
+         !(dtr = ag_pair_ids_encode(tr, v, 0, &err)) ||
+         !(dva = ag_pair_ids_encode(va, v, 0, &err)) ||
+         !(dte = ag_pair_ids_encode(te, v, 0, &err)) ||
+         sim_source_init(&str, dtr, batch, cfg.seed ? cfg.seed : 1, &err) ||
+         sim_source_init(&sva, dva, batch, 0, &err) || sim_source_init(&ste, dte, batch, 0, &err)))
+        fail(R, "%s", err.msg);
+    if (!R->st && !(m = sim_build(&cfg, msg, sizeof msg))) fail(R, "%s", msg);
     ag_optimizer_config adam = ag_optimizer_defaults(AG_ADAM);
     adam.learning_rate = lr;
-    if (ag_model_compile(m, &adam, AG_LOSS_BINARY_CROSSENTROPY, 0,
-                         AG_METRIC_ACCURACY | AG_METRIC_AUC)) {
-        fprintf(stderr, "attograd train: %s\n", ag_model_error(m));
-        goto done;
+    if (m && ag_model_compile(m, &adam, AG_LOSS_BINARY_CROSSENTROPY, 0,
+                              AG_METRIC_ACCURACY | AG_METRIC_AUC))
+        fail(R, "%s", ag_model_error(m));
+    if (!all_ok(R)) goto done;
+    sva.timed = &str;
+    if (root) {
+        printf("pairs: train %lld, val %lld, test %lld; vocabulary %d entries; unknown tokens: "
+               "val %.1f%%, test %.1f%%\n",
+               (long long)tr->n, (long long)va->n, (long long)te->n, ag_vocab_size(v),
+               100.0 * (double)dva->n_oov / (double)dva->n_tokens,
+               100.0 * (double)dte->n_oov / (double)dte->n_tokens);
+        ag_model_summary(m, stdout);
+        printf("%s attention, %d threads, batch %lld, Adam %g, %lld epochs\n", cfg.attention,
+               omp_get_max_threads(), batch, lr, epochs);
+        if (t.shards)
+            printf("data parallel: %d rank%s, %lld shards per batch\n", ag_dist_size(R->d),
+                   ag_dist_size(R->d) == 1 ? "" : "s", t.shards);
+        fflush(stdout);
     }
-    ag_model_summary(m, stdout);
-    printf("%s attention, %d threads, batch %lld, Adam %g, %lld epochs\n", cfg.attention,
-           omp_get_max_threads(), batch, lr, epochs);
-    fflush(stdout);
 
     ag_fit_options o = ag_fit_defaults();
     o.epochs = (int)epochs;
@@ -222,43 +302,45 @@ int cmd_train(int argc, char **argv)
     o.early_stopping = 1;         /* used only to keep the best epoch: */
     o.patience = (int)epochs + 1; /* it never stops training early */
     o.restore_best_weights = 1;
+    o.shards = (int)t.shards;
+    o.dist = R->d;
     double t0 = sim_now();
     if (ag_model_fit_source(m, &str.src, &o, &h)) {
-        fprintf(stderr, "attograd train: %s\n", ag_model_error(m));
+        /* fit has agreed: every rank holds the failing rank's message */
+        if (root) fprintf(stderr, "attograd train: %s\n", ag_model_error(m));
         goto done;
     }
     double wall = sim_now() - t0, per_epoch = sva.timed_total / h.epochs;
-    if (h.best_epoch >= 0)
+    if (root && h.best_epoch >= 0)
         printf("best epoch %d (val_loss %.4f - val_accuracy %.4f)\n", h.best_epoch + 1,
                h.val_loss[h.best_epoch], h.val_metric[0][h.best_epoch]);
-    else
+    else if (root)
         printf("no epoch had a finite val_loss: keeping the last epoch's weights\n");
 
     double loss, metric[AG_MAX_METRICS];
     if (ag_model_evaluate_source(m, &ste.src, &loss, metric)) {
-        fprintf(stderr, "attograd train: %s\n", ag_model_error(m));
-        goto done;
+        fail(R, "%s", ag_model_error(m));
+    } else if (root) {
+        printf("test: accuracy %.4f - auc %.4f - loss %.4f\n", metric[0], metric[1], loss);
+        printf("training: %.1f s per epoch, %.0f pairs per second (%.0f s in all with "
+               "validation)\n",
+               per_epoch, (double)tr->n / per_epoch, wall);
     }
-    printf("test: accuracy %.4f - auc %.4f - loss %.4f\n", metric[0], metric[1], loss);
-    printf("training: %.1f s per epoch, %.0f pairs per second (%.0f s in all with validation)\n",
-           per_epoch, (double)tr->n / per_epoch, wall);
 
-    if (save) {
+    if (root && save && !R->st) {
         char *vs = ag_vocab_to_string(v, &err);
         char mts[32];
         snprintf(mts, sizeof mts, "%d", cfg.max_tokens);
         const char *keys[3] = {"vocabulary", "task", "attention"};
         const char *vals[3] = {vs, "text-similarity", cfg.attention};
-        if (!vs || ag_model_save(m, save, keys, vals, 3)) {
-            fprintf(stderr, "attograd train: %s\n", vs ? ag_model_error(m) : err.msg);
-            free(vs);
-            goto done;
-        }
+        if (!vs || ag_model_save(m, save, keys, vals, 3))
+            fail(R, "%s", vs ? ag_model_error(m) : err.msg);
+        else
+            printf("saved %s\n", save);
         free(vs);
-        printf("saved %s\n", save);
     }
-    if (heat) heatmaps(m, v, va, heat);
-    rc = 0;
+    if (root && heat && !R->st) heatmaps(m, v, va, heat);
+    if (all_ok(R)) rc = 0;
 done:
     ag_history_release(&h);
     sim_source_release(&str);
@@ -272,5 +354,25 @@ done:
     ag_pairs_free(tr);
     ag_pairs_free(va);
     ag_pairs_free(te);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+    ag_error err = {0};
+    run R = {0};
+    R.d = ag_dist_init(&argc, &argv, &err);
+    if (!R.d) {
+        fprintf(stderr, "attograd train: %s\n", err.msg);
+        return 1;
+    }
+    R.rank = ag_dist_rank(R.d);
+    int rc = train(&R, argc, argv);
+    ag_dist_finalize(R.d);
     return rc;
 }

@@ -4,7 +4,7 @@
 #ifndef AG_SIMILARITY_H
 #define AG_SIMILARITY_H
 
-#include "attograd.h"
+#include "attograd_app.h"
 
 /* The network (the seeds' example, with Keras's defaults):
  *   a (B,Ta), b (B,Tb) int32 ids, 0 = padding

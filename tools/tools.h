@@ -3,7 +3,7 @@
 #ifndef AG_TOOLS_H
 #define AG_TOOLS_H
 
-#include "attograd.h"
+#include "attograd_app.h"
 
 typedef struct ag_command {
     const char *name;

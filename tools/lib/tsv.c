@@ -7,7 +7,7 @@
  * Line endings may be LF or CRLF; a UTF-8 byte-order mark is skipped; the
  * last line may lack its newline. A file without any pair is refused.
  */
-#include "internal.h"
+#include "app.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -70,7 +70,7 @@ ag_pairs *ag_pairs_load(const char *path, ag_error *err)
         return NULL;
     }
     size_t len = 0;
-    char *buf = ag__read_file(path, &len, err);
+    char *buf = ag__app_read_file(path, &len, err);
     if (!buf) return NULL;
     ag_pairs *p = ag_pairs_new();
     if (!p) {
