@@ -46,196 +46,20 @@ enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_PACK, AUX_COUNT };
 float ag__attention_tanhf(float x);
 float ag__attention_tanhf(float x) { return attn_tanhf(x); }
 
-/* The kernels, written once and instantiated for float and double.
- *
- * forward: q (B,Tq,D), k (B,Tv,D), scale (1|D) or NULL, w (1) or NULL
- *   -> r (B,Tq,Tv) raw scores (dot, concat), a (B,Tq,Tv) softmax, z (B,Tq,Tv) */
-#define ATTN_FORWARD(T, EXP, TANH)                                                                 \
-    static void attn_forward_##T(const attn_run *p, const T *q, const T *k, const T *scale,        \
-                                 const T *w, T *r, T *a, T *z)                                     \
-    {                                                                                              \
-        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, rows = p->B * p->Tq;                       \
-        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
-        const T wv = w ? w[0] : 1;                                                                 \
-        const T inv_keep = (T)(1.0 / (1.0 - p->rate));                                             \
-        AG_PARALLEL_FOR(rows *Tv *(2 * D + 8))                                                     \
-        for (int64_t row = 0; row < rows; row++) {                                                 \
-            const int64_t b = row / Tq, i = row % Tq;                                              \
-            const T *qi = q + row * D;                                                             \
-            T *ar = a + row * Tv, *zr = z + row * Tv, *rr = r ? r + row * Tv : NULL;               \
-            T mx = -INFINITY;                                                                      \
-            for (int64_t j = 0; j < Tv; j++) {                                                     \
-                const T *kj = k + (b * Tv + j) * D;                                                \
-                T s = 0;                                                                           \
-                if (p->mode == AG_SCORE_DOT) {                                                     \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        s += qi[d] * kj[d];                                                        \
-                    rr[j] = s;                                                                     \
-                    s *= c;                                                                        \
-                } else if (p->mode == AG_SCORE_CONCAT) {                                           \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        s += TANH(c * (qi[d] + kj[d]));                                            \
-                    rr[j] = s;                                                                     \
-                    s *= wv;                                                                       \
-                } else {                                                                           \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        s += (scale ? scale[d] : 1) * TANH(qi[d] + kj[d]);                         \
-                }                                                                                  \
-                if (attn_masked(p, b, i, j)) s -= (T)1e9;                                          \
-                ar[j] = s;                                                                         \
-                if (s > mx) mx = s;                                                                \
-            }                                                                                      \
-            T sum = 0;                                                                             \
-            for (int64_t j = 0; j < Tv; j++) {                                                     \
-                ar[j] = EXP(ar[j] - mx);                                                           \
-                sum += ar[j];                                                                      \
-            }                                                                                      \
-            for (int64_t j = 0; j < Tv; j++) {                                                     \
-                ar[j] = p->zero_masked && attn_masked(p, b, i, j) ? 0 : ar[j] / sum;               \
-                zr[j] = !p->drop ? ar[j] : attn_keep(p, row * Tv + j) ? ar[j] * inv_keep : 0;      \
-            }                                                                                      \
-        }                                                                                          \
-    }
-
-/* backward over query rows: gz, a -> gs (B,Tq,Tv); adds into gq (B,Tq,D) when
- * not NULL; writes the row's partial scale gradients into part (B·Tq, P):
- * dot P=1 (gc), concat P=2 (gc, gw), additive P=D (gc_d). */
-#define ATTN_BACKWARD_ROWS(T, TANH)                                                                \
-    static void attn_backward_rows_##T(const attn_run *p, const T *q, const T *k, const T *scale,  \
-                                       const T *w, const T *r, const T *a, const T *gz, T *gs,     \
-                                       T *gq, T *part)                                             \
-    {                                                                                              \
-        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, rows = p->B * p->Tq;                       \
-        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
-        const T wv = w ? w[0] : 1;                                                                 \
-        const T inv_keep = (T)(1.0 / (1.0 - p->rate));                                             \
-        const int tanh_work = p->mode != AG_SCORE_DOT && (gq || part);                             \
-        AG_PARALLEL_FOR(rows *Tv *(tanh_work ? 20 * D : 2 * D + 4))                                \
-        for (int64_t row = 0; row < rows; row++) {                                                 \
-            const int64_t b = row / Tq;                                                            \
-            const T *ar = a + row * Tv, *gzr = gz + row * Tv, *qi = q + row * D;                   \
-            T *gsr = gs + row * Tv, *gqi = gq ? gq + row * D : NULL;                               \
-            T dot = 0;                                                                             \
-            for (int64_t j = 0; j < Tv; j++) {                                                     \
-                T ga = !p->drop ? gzr[j] : attn_keep(p, row * Tv + j) ? gzr[j] * inv_keep : 0;     \
-                gsr[j] = ga;                                                                       \
-                dot += ga * ar[j];                                                                 \
-            }                                                                                      \
-            for (int64_t j = 0; j < Tv; j++)                                                       \
-                gsr[j] = ar[j] * (gsr[j] - dot);                                                   \
-            if (!gqi && !part) continue;                                                           \
-            if (p->mode == AG_SCORE_DOT) {                                                         \
-                T pc = 0;                                                                          \
-                for (int64_t j = 0; j < Tv; j++) {                                                 \
-                    const T g = gsr[j], cg = c * g, *kj = k + (b * Tv + j) * D;                    \
-                    if (g == 0) continue;                                                          \
-                    if (gqi)                                                                       \
-                        for (int64_t d = 0; d < D; d++)                                            \
-                            gqi[d] += cg * kj[d];                                                  \
-                    pc += g * r[row * Tv + j];                                                     \
-                }                                                                                  \
-                if (part) part[row] = pc;                                                          \
-            } else if (p->mode == AG_SCORE_CONCAT) {                                               \
-                T pc = 0, pw = 0;                                                                  \
-                for (int64_t j = 0; j < Tv; j++) {                                                 \
-                    const T g = gsr[j], gw = g * wv, gwc = gw * c, *kj = k + (b * Tv + j) * D;     \
-                    if (g == 0) continue;                                                          \
-                    T su = 0;                                                                      \
-                    for (int64_t d = 0; d < D; d++) {                                              \
-                        const T u = qi[d] + kj[d], t = TANH(c * u), tp = 1 - t * t;                \
-                        if (gqi) gqi[d] += gwc * tp;                                               \
-                        su += tp * u;                                                              \
-                    }                                                                              \
-                    pc += gw * su;                                                                 \
-                    pw += g * r[row * Tv + j];                                                     \
-                }                                                                                  \
-                if (part) part[2 * row] = pc, part[2 * row + 1] = pw;                              \
-            } else {                                                                               \
-                T *pr = part ? part + row * D : NULL;                                              \
-                if (pr)                                                                            \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        pr[d] = 0;                                                                 \
-                for (int64_t j = 0; j < Tv; j++) {                                                 \
-                    const T g = gsr[j], *kj = k + (b * Tv + j) * D;                                \
-                    if (g == 0) continue;                                                          \
-                    for (int64_t d = 0; d < D; d++) {                                              \
-                        const T t = TANH(qi[d] + kj[d]);                                           \
-                        if (gqi) gqi[d] += g * (scale ? scale[d] : 1) * (1 - t * t);               \
-                        if (pr) pr[d] += g * t;                                                    \
-                    }                                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    }
-
-/* backward over key rows: gs (B,Tq,Tv) -> adds into gk (B,Tv,D). */
-#define ATTN_BACKWARD_COLS(T, TANH)                                                                \
-    static void attn_backward_cols_##T(const attn_run *p, const T *q, const T *k, const T *scale,  \
-                                       const T *w, const T *gs, T *gk)                             \
-    {                                                                                              \
-        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, cols = p->B * p->Tv;                       \
-        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
-        const T wv = w ? w[0] : 1;                                                                 \
-        AG_PARALLEL_FOR(cols *Tq *(p->mode == AG_SCORE_DOT ? 2 * D : 20 * D))                      \
-        for (int64_t col = 0; col < cols; col++) {                                                 \
-            const int64_t b = col / Tv, j = col % Tv;                                              \
-            const T *kj = k + col * D;                                                             \
-            T *gkj = gk + col * D;                                                                 \
-            for (int64_t i = 0; i < Tq; i++) {                                                     \
-                const T g = gs[(b * Tq + i) * Tv + j], *qi = q + (b * Tq + i) * D;                 \
-                if (g == 0) continue;                                                              \
-                if (p->mode == AG_SCORE_DOT) {                                                     \
-                    const T cg = c * g;                                                            \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        gkj[d] += cg * qi[d];                                                      \
-                } else if (p->mode == AG_SCORE_CONCAT) {                                           \
-                    const T gwc = g * wv * c;                                                      \
-                    for (int64_t d = 0; d < D; d++) {                                              \
-                        const T t = TANH(c * (qi[d] + kj[d]));                                     \
-                        gkj[d] += gwc * (1 - t * t);                                               \
-                    }                                                                              \
-                } else {                                                                           \
-                    for (int64_t d = 0; d < D; d++) {                                              \
-                        const T t = TANH(qi[d] + kj[d]);                                           \
-                        gkj[d] += g * (scale ? scale[d] : 1) * (1 - t * t);                        \
-                    }                                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    }
-
-/* The scale gradients: per-row partials (B·Tq, P) summed in row order. */
-#define ATTN_REDUCE(T)                                                                             \
-    static void attn_reduce_##T(const attn_run *p, const T *part, T *gscale, T *gw)                \
-    {                                                                                              \
-        const int64_t rows = p->B * p->Tq;                                                         \
-        if (p->mode == AG_SCORE_ADDITIVE) {                                                        \
-            for (int64_t d = 0; gscale && d < p->D; d++) {                                         \
-                T s = 0;                                                                           \
-                for (int64_t row = 0; row < rows; row++)                                           \
-                    s += part[row * p->D + d];                                                     \
-                gscale[d] += s;                                                                    \
-            }                                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-        const int64_t P = p->mode == AG_SCORE_CONCAT ? 2 : 1;                                      \
-        T sc = 0, sw = 0;                                                                          \
-        for (int64_t row = 0; row < rows; row++) {                                                 \
-            sc += part[row * P];                                                                   \
-            if (P == 2) sw += part[row * P + 1];                                                   \
-        }                                                                                          \
-        if (gscale) gscale[0] += sc;                                                               \
-        if (gw) gw[0] += sw;                                                                       \
-    }
-
-ATTN_FORWARD(float, expf, attn_tanhf)
-ATTN_FORWARD(double, exp, tanh)
-ATTN_BACKWARD_ROWS(float, attn_tanhf)
-ATTN_BACKWARD_ROWS(double, tanh)
-ATTN_BACKWARD_COLS(float, attn_tanhf)
-ATTN_BACKWARD_COLS(double, tanh)
-ATTN_REDUCE(float)
-ATTN_REDUCE(double)
+#define T    float
+#define EXP  attn_expf
+#define TANH attn_tanhf
+#include "attention_t.inc"
+#undef T
+#undef EXP
+#undef TANH
+#define T    double
+#define EXP  exp
+#define TANH tanh
+#include "attention_t.inc"
+#undef T
+#undef EXP
+#undef TANH
 
 static const char *mode_name(ag_score_mode m)
 {
@@ -353,6 +177,87 @@ static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const
     return ag__attention_infer(params, in, out, err);
 }
 
+/* The dot products on the GEMM, batched over B (each pack workspace sized
+ * for the call):  r = q·kᵀ;  gq += gs·k;  gk += gsᵀ·q  (gs already times c). */
+static ag_status attn_gemm(ag_kernel_ctx *k, ag__gemm *gp)
+{
+    int64_t n[1] = {ag__gemm_pack_size(gp, k->out->dtype)};
+    ag_tensor *pack = ag_kernel_aux(k, AUX_PACK, k->out->dtype, 1, n);
+    if (!pack) return k->err->code;
+    ag__gemm_run(gp, k->out->dtype, pack->data);
+    return AG_OK;
+}
+
+static ag_status attn_scores_gemm(ag_kernel_ctx *k, const attn_run *p, ag_tensor *r)
+{
+    const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D;
+    ag__gemm g = {.batch = p->B,
+                  .rbatch = 1,
+                  .m = Tq,
+                  .n = Tv,
+                  .k = D,
+                  .a = k->in[0]->data,
+                  .a_bs = Tq * D,
+                  .a_rs = D,
+                  .a_cs = 1,
+                  .b = k->in[1]->data,
+                  .b_bs = Tv * D,
+                  .b_rs = 1,
+                  .b_cs = D,
+                  .c = r->data,
+                  .c_bs = Tq * Tv,
+                  .c_rs = Tv};
+    return attn_gemm(k, &g);
+}
+
+static ag_status attn_grads_gemm(ag_kernel_ctx *k, const attn_run *p, const ag_tensor *gs,
+                                 ag_tensor *gq, ag_tensor *gk)
+{
+    const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D;
+    ag_status st = AG_OK;
+    if (gq) {
+        ag__gemm g = {.batch = p->B,
+                      .rbatch = 1,
+                      .m = Tq,
+                      .n = D,
+                      .k = Tv,
+                      .a = gs->data,
+                      .a_bs = Tq * Tv,
+                      .a_rs = Tv,
+                      .a_cs = 1,
+                      .b = k->in[1]->data,
+                      .b_bs = Tv * D,
+                      .b_rs = D,
+                      .b_cs = 1,
+                      .c = gq->data,
+                      .c_bs = Tq * D,
+                      .c_rs = D,
+                      .accumulate = 1};
+        st = attn_gemm(k, &g);
+    }
+    if (gk && !st) {
+        ag__gemm g = {.batch = p->B,
+                      .rbatch = 1,
+                      .m = Tv,
+                      .n = D,
+                      .k = Tq,
+                      .a = gs->data,
+                      .a_bs = Tq * Tv,
+                      .a_rs = 1,
+                      .a_cs = Tv,
+                      .b = k->in[0]->data,
+                      .b_bs = Tq * D,
+                      .b_rs = D,
+                      .b_cs = 1,
+                      .c = gk->data,
+                      .c_bs = Tv * D,
+                      .c_rs = D,
+                      .accumulate = 1};
+        st = attn_gemm(k, &g);
+    }
+    return st;
+}
+
 static ag_status attn_forward(ag_kernel_ctx *k)
 {
     const attn_params *P = k->params;
@@ -364,6 +269,7 @@ static ag_status attn_forward(ag_kernel_ctx *k)
     if (!a || (P->mode != AG_SCORE_ADDITIVE && !r)) return k->err->code;
     const ag_tensor *scale = P->i_scale >= 0 ? k->in[P->i_scale] : NULL;
     const ag_tensor *w = P->i_w >= 0 ? k->in[P->i_w] : NULL;
+    if (P->mode == AG_SCORE_DOT && attn_scores_gemm(k, &p, r)) return k->err->code;
     if (dt == AG_FLOAT32)
         attn_forward_float(&p, AG_F32(k->in[0]), AG_F32(k->in[1]), scale ? AG_F32(scale) : NULL,
                            w ? AG_F32(w) : NULL, r ? AG_F32(r) : NULL, AG_F32(a), AG_F32(k->out));
@@ -404,7 +310,8 @@ static ag_status attn_backward(ag_kernel_ctx *k)
         attn_backward_rows_float(&p, q, kk, sc, wv, r ? AG_F32(r) : NULL, AG_F32(a),
                                  AG_F32(k->gout), AG_F32(gs), gq ? AG_F32(gq) : NULL,
                                  part ? AG_F32(part) : NULL);
-        if (gk) attn_backward_cols_float(&p, q, kk, sc, wv, AG_F32(gs), AG_F32(gk));
+        if (gk && p.mode != AG_SCORE_DOT)
+            attn_backward_cols_float(&p, q, kk, sc, wv, AG_F32(gs), AG_F32(gk));
         if (part)
             attn_reduce_float(&p, AG_F32(part), gscale ? AG_F32(gscale) : NULL,
                               gw ? AG_F32(gw) : NULL);
@@ -414,11 +321,13 @@ static ag_status attn_backward(ag_kernel_ctx *k)
         attn_backward_rows_double(&p, q, kk, sc, wv, r ? AG_F64(r) : NULL, AG_F64(a),
                                   AG_F64(k->gout), AG_F64(gs), gq ? AG_F64(gq) : NULL,
                                   part ? AG_F64(part) : NULL);
-        if (gk) attn_backward_cols_double(&p, q, kk, sc, wv, AG_F64(gs), AG_F64(gk));
+        if (gk && p.mode != AG_SCORE_DOT)
+            attn_backward_cols_double(&p, q, kk, sc, wv, AG_F64(gs), AG_F64(gk));
         if (part)
             attn_reduce_double(&p, AG_F64(part), gscale ? AG_F64(gscale) : NULL,
                                gw ? AG_F64(gw) : NULL);
     }
+    if (p.mode == AG_SCORE_DOT) return attn_grads_gemm(k, &p, gs, gq, gk);
     return AG_OK;
 }
 
