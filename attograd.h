@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "attograd_version.h"
+
 /* AG_API marks every function of the public API. The libraries are built
  * with -fvisibility=hidden, so these are the only symbols they export. */
 #ifndef AG_API
@@ -40,6 +42,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* The library's version, "0.2.0": AG_VERSION_STRING of the build it came
+ * from. AG_VERSION_MAJOR, _MINOR, _PATCH and _STRING (attograd_version.h)
+ * are the version of the headers compiled against. */
+AG_API const char *ag_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Status codes and errors                                                   */
