@@ -33,13 +33,22 @@ static void usage(FILE *f)
         "Trains the CNN+Attention text-similarity network on DIR/train.tsv, keeps the epoch\n"
         "with the lowest loss on DIR/val.tsv, and reports accuracy, AUC and loss on\n"
         "DIR/test.tsv (text_a<TAB>text_b<TAB>label files; `attograd dataset bible` makes them).\n"
-        "  --attention MODE     dot (default), concat or additive\n"
+        "  --model NAME         cnn-attention (default: the seeds' CNN+Attention network) or\n"
+        "                       transformer (a Transformer encoder over both texts)\n"
+        "  --attention MODE     cnn-attention's attention: dot (default), concat or additive\n"
         "  --epochs N           training epochs (default 4)\n"
         "  --batch-size N       pairs per step (default 64)\n"
         "  --learning-rate X    Adam's learning rate (default 0.001)\n"
         "  --max-tokens N       vocabulary size, padding and [UNK] included (default 10000)\n"
         "  --dim N              embedding dimension (default 64)\n"
-        "  --filters N          Conv1D filters (default 100)\n"
+        "  --filters N          cnn-attention's Conv1D filters (default 100)\n"
+        "  --heads N            transformer's attention heads (default 4; dim a multiple of it)\n"
+        "  --ff-dim N           transformer's feed-forward width (default 128)\n"
+        "  --blocks N           transformer's encoder blocks (default 1)\n"
+        "  --max-len N          transformer's position embeddings: texts are cut to N tokens\n"
+        "                       (default 256)\n"
+        "  --units N            transformer's Dense width before the output (default 64)\n"
+        "  --dropout X          transformer's dropout (default 0.1)\n"
         "  --seed N             initialisation and shuffling seed (default 1337)\n"
         "  --threads N          OpenMP threads (default: all cores)\n"
         "  --limit N            train on the first N training pairs only\n"
@@ -152,7 +161,9 @@ typedef struct train_args {
     sim_config cfg;
     const char *data, *save, *heat;
     long long epochs, batch, threads, limit, seed, mt, dim, filters, shards;
-    double lr;
+    long long heads, ff_dim, blocks, max_len, units;
+    double lr, dropout;
+    int attention_set;
 } train_args;
 
 static int parse_args(run *r, int argc, char **argv, train_args *t)
@@ -172,8 +183,24 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
         else if (!strcmp(a, "--heatmaps"))
             t->heat = val;
         else if (!strcmp(a, "--attention"))
-            t->cfg.attention = val;
-        else if (!strcmp(a, "--epochs"))
+            t->cfg.attention = val, t->attention_set = 1;
+        else if (!strcmp(a, "--model"))
+            t->cfg.model = val;
+        else if (!strcmp(a, "--heads"))
+            ok = parse_int(val, 1, &t->heads) && t->heads <= 1024;
+        else if (!strcmp(a, "--ff-dim"))
+            ok = parse_int(val, 1, &t->ff_dim) && t->ff_dim <= 100000;
+        else if (!strcmp(a, "--blocks"))
+            ok = parse_int(val, 1, &t->blocks) && t->blocks <= 16;
+        else if (!strcmp(a, "--max-len"))
+            ok = parse_int(val, 1, &t->max_len) && t->max_len <= 100000;
+        else if (!strcmp(a, "--units"))
+            ok = parse_int(val, 1, &t->units) && t->units <= 100000;
+        else if (!strcmp(a, "--dropout")) {
+            char *end;
+            t->dropout = strtod(val, &end);
+            ok = !*end && t->dropout >= 0 && t->dropout < 1;
+        } else if (!strcmp(a, "--epochs"))
             ok = parse_int(val, 1, &t->epochs);
         else if (!strcmp(a, "--batch-size"))
             ok = parse_int(val, 1, &t->batch);
@@ -208,6 +235,26 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
         fail(r, "--data DIR is required (see --help)");
         return 2;
     }
+    if (strcmp(t->cfg.model, "cnn-attention") && strcmp(t->cfg.model, "transformer")) {
+        fail(r, "--model must be cnn-attention or transformer, received '%s'", t->cfg.model);
+        return 2;
+    }
+    int transformer = !strcmp(t->cfg.model, "transformer");
+    if (t->attention_set && transformer) {
+        fail(r, "--attention is cnn-attention's option; --model transformer uses "
+                "MultiHeadAttention");
+        return 2;
+    }
+    if (transformer && t->dim % t->heads) {
+        fail(r, "--dim %lld must be a multiple of --heads %lld (each head gets dim/heads)", t->dim,
+             t->heads);
+        return 2;
+    }
+    if (transformer && t->heat) {
+        fail(r, "--heatmaps draws one text's attention over the other's; the transformer's "
+                "attention is within each text");
+        return 2;
+    }
     int n = ag_dist_size(r->d);
     if (n > 1 && !t->shards) {
         fail(r,
@@ -221,20 +268,20 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
 
 static int train(run *R, int argc, char **argv)
 {
-    train_args t = {{"dot", 10000, 64, 100, 1337},
-                    NULL,
-                    NULL,
-                    NULL,
-                    4,
-                    64,
-                    0,
-                    0,
-                    1337,
-                    10000,
-                    64,
-                    100,
-                    0,
-                    0.001};
+    train_args t = {.cfg = {.attention = "dot", .model = "cnn-attention"},
+                    .epochs = 4,
+                    .batch = 64,
+                    .seed = 1337,
+                    .mt = 10000,
+                    .dim = 64,
+                    .filters = 100,
+                    .heads = 4,
+                    .ff_dim = 128,
+                    .blocks = 1,
+                    .max_len = 256,
+                    .units = 64,
+                    .lr = 0.001,
+                    .dropout = 0.1};
     int usage_rc = parse_args(R, argc, argv, &t);
     if (!all_ok(R)) return usage_rc ? usage_rc : 2;
     sim_config cfg = t.cfg;
@@ -243,6 +290,10 @@ static int train(run *R, int argc, char **argv)
     double lr = t.lr;
     int root = R->rank == 0;
     cfg.max_tokens = (int)t.mt, cfg.dim = (int)t.dim, cfg.filters = (int)t.filters;
+    cfg.heads = (int)t.heads, cfg.ff_dim = (int)t.ff_dim, cfg.blocks = (int)t.blocks;
+    cfg.max_len = (int)t.max_len, cfg.units = (int)t.units, cfg.dropout = t.dropout;
+    /* the transformer's position table bounds a text's length */
+    const int64_t cut = !strcmp(cfg.model, "transformer") ? t.max_len : 0;
     cfg.seed = (uint64_t)t.seed;
     if (t.threads) omp_set_num_threads((int)t.threads);
     if (root) output_dirs(R, save, heat); /* only rank 0 writes files */
@@ -265,9 +316,9 @@ static int train(run *R, int argc, char **argv)
     }
     if (te &&
         (!(v = ag_vocab_from_pairs(tr, cfg.max_tokens, &err)) ||
-         !(dtr = ag_pair_ids_encode(tr, v, 0, &err)) ||
-         !(dva = ag_pair_ids_encode(va, v, 0, &err)) ||
-         !(dte = ag_pair_ids_encode(te, v, 0, &err)) ||
+         !(dtr = ag_pair_ids_encode(tr, v, cut, &err)) ||
+         !(dva = ag_pair_ids_encode(va, v, cut, &err)) ||
+         !(dte = ag_pair_ids_encode(te, v, cut, &err)) ||
          sim_source_init(&str, dtr, batch, cfg.seed ? cfg.seed : 1, &err) ||
          sim_source_init(&sva, dva, batch, 0, &err) || sim_source_init(&ste, dte, batch, 0, &err)))
         fail(R, "%s", err.msg);
@@ -286,8 +337,15 @@ static int train(run *R, int argc, char **argv)
                100.0 * (double)dva->n_oov / (double)dva->n_tokens,
                100.0 * (double)dte->n_oov / (double)dte->n_tokens);
         ag_model_summary(m, stdout);
-        printf("%s attention, %d threads, batch %lld, Adam %g, %lld epochs\n", cfg.attention,
-               omp_get_max_threads(), batch, lr, epochs);
+        if (!strcmp(cfg.model, "transformer"))
+            printf("transformer: %d block%s, %d heads, dim %d, ff %d, dropout %g, texts cut "
+                   "to %d tokens, ",
+                   cfg.blocks, cfg.blocks == 1 ? "" : "s", cfg.heads, cfg.dim, cfg.ff_dim,
+                   cfg.dropout, cfg.max_len);
+        else
+            printf("%s attention, ", cfg.attention);
+        printf("%d threads, batch %lld, Adam %g, %lld epochs\n", omp_get_max_threads(), batch, lr,
+               epochs);
         if (t.shards)
             printf("data parallel: %d rank%s, %lld shards per batch\n", ag_dist_size(R->d),
                    ag_dist_size(R->d) == 1 ? "" : "s", t.shards);
@@ -331,9 +389,13 @@ static int train(run *R, int argc, char **argv)
         char *vs = ag_vocab_to_string(v, &err);
         char mts[32];
         snprintf(mts, sizeof mts, "%d", cfg.max_tokens);
-        const char *keys[3] = {"vocabulary", "task", "attention"};
-        const char *vals[3] = {vs, "text-similarity", cfg.attention};
-        if (!vs || ag_model_save(m, save, keys, vals, 3))
+        int tf = !strcmp(cfg.model, "transformer");
+        char ml[32];
+        snprintf(ml, sizeof ml, "%d", cfg.max_len);
+        const char *keys[5] = {"vocabulary", "task", "attention", "model", "max_len"};
+        const char *vals[5] = {vs, "text-similarity", tf ? "multi_head" : cfg.attention, cfg.model,
+                               ml};
+        if (!vs || ag_model_save(m, save, keys, vals, tf ? 5 : 4))
             fail(R, "%s", vs ? ag_model_error(m) : err.msg);
         else
             printf("saved %s\n", save);
