@@ -622,8 +622,9 @@ AG_API double ag_roc_auc(const float *p, const float *y, int64_t n);
  * LayerNormalization gamma 1, beta 0. Values come from Philox keyed by the
  * model's seed + the layer's index, so the same seed gives the same model.
  *
- * Masks (Keras's mask propagation) ride on the symbolic tensors, see
- * ag_node_mask: Embedding(mask_zero) makes mask = ids != 0, a bool (B,T);
+ * Masks (Keras's mask propagation) travel with the symbolic tensors: the
+ * model records each layer call's output mask (ag_model_mask), and the next
+ * call on that tensor receives it. Embedding(mask_zero) makes mask = ids != 0, a bool (B,T);
  * Conv1D with padding same/causal and stride 1 multiplies its input by the
  * mask (padded steps read as 0) and passes it on (other paddings drop it);
  * Dense, Activation, Dropout and LayerNormalization pass it on; Attention and
@@ -638,9 +639,10 @@ AG_API double ag_roc_auc(const float *p, const float *y, int64_t n);
 typedef struct ag_model ag_model;
 typedef struct ag_layer ag_layer;
 
-/* A node's Keras mask: a bool (B,T) node, or NULL when it has none. */
-AG_API ag_node *ag_node_mask(const ag_node *n);
-AG_API void ag_node_set_mask(ag_node *n, ag_node *mask);
+/* The Keras mask of a model's symbolic tensor x (Keras's x._keras_mask): a
+ * bool (B,T) node that the layer call which made x produced, or NULL when it
+ * has none (or x is no layer call's output). */
+AG_API ag_node *ag_model_mask(const ag_model *m, const ag_node *x);
 
 /* Ops the layers need (ops/not_equal.c, ops/max.c):
  *   not_equal: z = [x != c], bool, x of any dtype; no gradient (a mask).
@@ -826,7 +828,7 @@ AG_API ag_layer *ag_layer_position_embedding(ag_model *m, int64_t sequence_lengt
 
 /* Calls a layer: ag_call on one input, ag_call_n on a list (Concatenate,
  * Attention [query, value] or [query, value, key]). Returns the output
- * node, which carries the output mask. */
+ * node; its mask, if any, is ag_model_mask's. */
 AG_API ag_node *ag_call(ag_layer *l, ag_node *x);
 AG_API ag_node *ag_call_n(ag_layer *l, ag_node *const *inputs, int n);
 /* An attention layer's call with Keras's call arguments. mask: explicit

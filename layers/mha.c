@@ -160,8 +160,7 @@ static ag_node *zero_rows(ag_graph *g, ag_node *x, ag_node *mask, int heads_axis
     return ag_mul(g, x, m);
 }
 
-static ag_node *mha_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *opts,
-                         ag_layer_call_rec *rec)
+static ag_node *mha_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
     ag_model *m = l->m;
     ag_graph *g = m->g;
@@ -196,11 +195,11 @@ static ag_node *mha_call(ag_layer *l, ag_node *const *in, int n, const ag_attent
         return NULL;
     }
     /* masks: the call's, or the inputs' own */
-    ag_node *qm, *vm, *km = n == 3 ? ag_node_mask(key) : NULL, *am = NULL;
-    if (!ag__attention_masks(l, in, opts, &qm, &vm, rec)) return NULL;
-    if (rec->explicit_mask) km = NULL;
-    if (opts && opts->key_mask) km = opts->key_mask, rec->explicit_mask = 1;
-    if (opts && opts->attention_mask) am = opts->attention_mask, rec->explicit_mask = 1;
+    ag_node *qm, *vm, *km = n == 3 ? rec->in_mask[2] : NULL, *am = NULL;
+    if (!ag__attention_masks(l, rec, &qm, &vm)) return NULL;
+    if (rec->kw.n_mask) km = NULL;
+    if (rec->kw.key_mask) km = rec->kw.key_mask;
+    if (rec->kw.attention_mask) am = rec->kw.attention_mask;
     const int64_t B = qs->dim[0] >= 0 ? qs->dim[0] : vs->dim[0], Tq = qs->dim[1], Tv = vs->dim[1];
     if (!check_mask(l, "query_mask", "(batch_size, Tq)", qm, 2, (int64_t[]){B, Tq}) ||
         !check_mask(l, "value_mask", "(batch_size, Tv)", vm, 2, (int64_t[]){B, Tv}) ||
@@ -218,7 +217,7 @@ static ag_node *mha_call(ag_layer *l, ag_node *const *in, int n, const ag_attent
         mask = ag_cast_float(g, am);
         if (cols) mask = ag_mul(g, mask, ag_expand_dims(g, ag_cast_float(g, cols), 1));
     }
-    const int causal = opts && opts->use_causal_mask;
+    const int causal = rec->kw.use_causal_mask;
     ag_attention_opts ao = {.mode = AG_SCORE_DOT,
                             .causal = causal,
                             .dropout = l->rate,
@@ -227,7 +226,7 @@ static ag_node *mha_call(ag_layer *l, ag_node *const *in, int n, const ag_attent
                             .zero_masked = 1};
     ag_node *scale = ag_scalar(g, 1.0 / sqrt((double)K));
     ag_node *o, *scores = NULL;
-    const int want_scores = opts && opts->attention_scores;
+    const int want_scores = rec->kw.return_attention_scores;
     if (want_scores) {
         /* the weights before dropout are returned, as Keras does */
         ag_attention_opts plain = ao;
@@ -247,11 +246,8 @@ static ag_node *mha_call(ag_layer *l, ag_node *const *in, int n, const ag_attent
         g, o, ag_reshape(g, wo, 2, (int64_t[]){wos->dim[0] * wos->dim[1], wos->dim[2]}), 0, 0);
     if (bo) out = ag_add(g, out, bo);
     if (!out) return NULL;
-    ag_node_set_mask(out, qm);
-    rec->scores = scores;
-    rec->use_causal_mask = causal;
-    rec->return_scores = want_scores;
-    if (want_scores) *opts->attention_scores = scores;
+    rec->out_mask = qm;
+    if (scores) rec->extra[rec->n_extra++] = scores;
     return out;
 }
 

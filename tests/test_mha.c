@@ -302,7 +302,7 @@ static void check_case(const ag_mha_config *cfg, unsigned flags, int64_t B, int6
     assert_int_equal(ss->rank, 4);
     assert_int_equal(ss->dim[1], H);
     /* the output carries the query's mask */
-    assert_true(ag_node_mask(r.out) ==
+    assert_true(ag_model_mask(r.m, r.out) ==
                 (qm ? ag_model_input_node(r.m, flags & WITH_KEY ? 3 : 2) : NULL));
     free(want), free(want_s);
     ag_tensor_free(q), ag_tensor_free(v), ag_tensor_free(k);
