@@ -27,10 +27,9 @@ static ag_status position_build(ag_layer *l, ag_node *const *in, int n)
     return AG_OK;
 }
 
-static ag_node *position_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                              ag_layer_call_rec *rec)
+static ag_node *position_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
+    (void)n;
     const ag_shape *s = ag_node_shape(in[0]);
     char a[96];
     if (s->rank != 3 || !ag__dim_compat(s->dim[2], ag_node_shape(l->w[0])->dim[1])) {
@@ -41,7 +40,7 @@ static ag_node *position_call(ag_layer *l, ag_node *const *in, int n, const ag_a
         return NULL;
     }
     ag_node *z = ag_position_embedding(l->m->g, l->w[0], in[0]);
-    if (z) ag_node_set_mask(z, ag_node_mask(in[0]));
+    rec->out_mask = rec->in_mask[0];
     return z;
 }
 
