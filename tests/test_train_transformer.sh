@@ -22,7 +22,7 @@ out=$("$AG" train --data "$T/syn" --model transformer --epochs 3 --learning-rate
     --heads 2 --ff-dim 32 --units 16 --max-tokens 100 --max-len 8 --threads 2 \
     --save "$T/tf.safetensors" 2>&1) || fail "train: $out"
 echo "$out" | grep -q "multi_head_attention\|attention (MultiHeadAttention)" || fail "train: no MultiHeadAttention in the summary"
-echo "$out" | grep -q "^transformer: 1 block, 2 heads, dim 16, ff 32, dropout 0.1, texts cut to 8 tokens" ||
+echo "$out" | grep -q "^transformer: 1 block, 2 heads, dim 16, ff 32, units 16, dropout 0.1, texts cut to 8 tokens" ||
     fail "train: no transformer settings line"
 test_line=$(echo "$out" | grep "^test: ")
 echo "train --model transformer: $test_line"

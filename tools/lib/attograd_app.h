@@ -160,8 +160,37 @@ AG_API ag_status ag_heatmap_png(const char *path, const float *weights, int tq, 
                                 const char *title, ag_heatmap_info *info, ag_error *err);
 
 /* ------------------------------------------------------------------------ */
-/* A Transformer encoder for text pairs                                      */
+/* Text-pair models                                                          */
 /* ------------------------------------------------------------------------ */
+/* The Decomposable Attention model (Parikh et al. 2016, "A Decomposable
+ * Attention Model for Natural Language Inference") with ESIM's comparison
+ * features, in Keras layers (docs/decomposable.md draws it):
+ *   text_a (B,Ta), text_b (B,Tb) int32 ids, 0 = padding
+ *   Embedding(max_tokens, dim, mask_zero=True), shared     -> a (B,Ta,dim), b
+ *   attend:    F = [Dropout, Dense(units, relu)] x attend_layers, shared
+ *              Attention() named "attention", called twice (masks both ways):
+ *              β = Attention([F(a), b, F(b)])  a's tokens over b   (B,Ta,dim)
+ *              α = Attention([F(b), a, F(a)])  b's tokens over a   (B,Tb,dim)
+ *   compare:   G = [Dropout, Dense(units, relu)] x compare_layers, shared
+ *              v_a = G(Concatenate([a, β, Subtract([a, β]), Multiply([a, β])]))
+ *              v_b = G(Concatenate([b, α, Subtract([b, α]), Multiply([b, α])]))
+ *   aggregate: GlobalAveragePooling1D (mask-aware) of v_a and of v_b,
+ *              Concatenate -> Dropout, Dense(units, relu) -> Dense(1, sigmoid)
+ * Dropout layers are left out when dropout is 0. The attention layer's
+ * first call is a over b: its scores are the a -> b heatmap. NULL (err set)
+ * on a bad size or no memory. */
+typedef struct ag_decomposable_config {
+    int64_t max_tokens, dim, units;
+    int attend_layers, compare_layers; /* >= 1 */
+    double dropout;                    /* [0, 1) */
+    ag_dtype dtype;                    /* AG_FLOAT32, or AG_FLOAT64 to gradient-check */
+    uint64_t seed;
+} ag_decomposable_config;
+/* max_tokens 10000, dim 64, units 64, one layer each, dropout 0.1, float32,
+ * seed 1337. */
+AG_API ag_decomposable_config ag_decomposable_defaults(void);
+AG_API ag_model *ag_decomposable_model(const ag_decomposable_config *c, ag_error *err);
+
 /* A Keras-style Transformer encoder (Vaswani et al. 2017, as Keras's
  * "text classification with Transformer" example writes it) over both texts
  * of a pair, with learned position embeddings:
