@@ -33,8 +33,9 @@ static void usage(FILE *f)
         "loss on DIR/val.tsv, and reports accuracy, AUC and loss on DIR/test.tsv beside the\n"
         "word-overlap baseline's (text_a<TAB>text_b<TAB>label files; `attograd dataset bible`\n"
         "makes them).\n"
-        "  --model NAME         cnn-attention (default: the seeds' CNN+Attention network) or\n"
+        "  --model NAME         cnn-attention (default: the seeds' CNN+Attention network),\n"
         "                       decomposable (Parikh et al.'s attend-compare-aggregate model)\n"
+        "                       or transformer (a Transformer encoder over both texts)\n"
         "  --attention MODE     cnn-attention's attention: dot (default), concat or additive\n"
         "  --epochs N           training epochs (default 4)\n"
         "  --batch-size N       pairs per step (default 64)\n"
@@ -42,21 +43,28 @@ static void usage(FILE *f)
         "  --max-tokens N       vocabulary size, padding and [UNK] included (default 10000)\n"
         "  --dim N              embedding dimension (default 64)\n"
         "  --filters N          cnn-attention's Conv1D filters (default 100)\n"
-        "  --units N            decomposable's feed-forward width (default 64)\n"
+        "  --units N            decomposable's feed-forward width, transformer's Dense width\n"
+        "                       before the output (default 64)\n"
         "  --attend-layers N    decomposable's layers in F, the attend net (default 1)\n"
         "  --compare-layers N   decomposable's layers in G, the compare net (default 1)\n"
-        "  --dropout X          decomposable's dropout before each Dense (default 0.1)\n"
+        "  --dropout X          decomposable's dropout before each Dense, transformer's\n"
+        "                       dropout (default 0.1)\n"
+        "  --heads N            transformer's attention heads (default 4; dim a multiple of it)\n"
+        "  --ff-dim N           transformer's feed-forward width (default 128)\n"
+        "  --blocks N           transformer's encoder blocks (default 1)\n"
+        "  --max-length N       texts keep their first N tokens (also --max-len; saved with the\n"
+        "                       model; the transformer's position table): default 100, 256 for\n"
+        "                       the transformer (of the Bible pairs only the WEB's Romans 14:23\n"
+        "                       is longer than 100)\n"
         "  --patience N         stop after N epochs without a lower val_loss (default: never)\n"
         "  --bucket N           batch pairs of similar length: sort each run of N batches'\n"
         "                       pairs by length, then shuffle the batches (less padding,\n"
         "                       faster; validation too, not the test pairs, so that the test\n"
         "                       figures are `attograd evaluate`'s; default 0 = off for\n"
-        "                       cnn-attention, 20 for decomposable)\n"
+        "                       cnn-attention, 20 for the others)\n"
         "  --seed N             initialisation and shuffling seed (default 1337)\n"
         "  --threads N          OpenMP threads (default: all cores)\n"
         "  --limit N            train on the first N training pairs only\n"
-        "  --max-length N       texts keep their first N tokens (default 100: of the Bible\n"
-        "                       pairs only the WEB's Romans 14:23 is cut); saved with the model\n"
         "  --save MODEL         write the model and its vocabulary (.safetensors)\n"
         "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n"
         "  --checkpoint DIR     at the end of every epoch, write DIR/epoch-N.safetensors\n"
@@ -137,7 +145,7 @@ static int output_dirs(run *r, const char *save, const char *heat)
 
 /* Heatmaps of the first two positive and two negative validation pairs
  * whose texts have at most 30 tokens each. */
-static void heatmaps(ag_model *m, const ag_vocab *v, int64_t max_length, const ag_pairs *val,
+static void heatmaps(ag_model *m, const ag_vocab *v, int64_t max_len, const ag_pairs *val,
                      const char *dir)
 {
     int want[2] = {2, 2};
@@ -152,7 +160,7 @@ static void heatmaps(ag_model *m, const ag_vocab *v, int64_t max_length, const a
         char png[4200];
         snprintf(png, sizeof png, "%s/val_%05lld_label%d.png", dir, (long long)i + 1, y);
         double p;
-        if (!sim_heatmap(m, v, max_length, val->a[i], val->b[i], png, "attograd train", &p))
+        if (!sim_heatmap(m, v, max_len, val->a[i], val->b[i], png, "attograd train", &p))
             printf("heatmap: %s (label %d, p = %.3f)\n", png, y, p);
     }
 }
@@ -162,11 +170,12 @@ typedef struct train_args {
     sim_config cfg;
     const char *data, *save, *heat, *checkpoint;
     int resume;
-    long long epochs, batch, threads, limit, mt, dim, filters, shards, max_length;
-    uint64_t seed;
+    long long epochs, batch, threads, limit, mt, dim, filters, shards;
     long long units, attend, compare, patience, bucket;
+    long long heads, ff_dim, blocks, max_len;
     double lr, dropout;
     int attention_set;
+    uint64_t seed;
 } train_args;
 
 static int parse_args(run *r, int argc, char **argv, train_args *t)
@@ -206,6 +215,14 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
             ok = opt_int(m, a, val, 1, 100000, &t->patience);
         else if (!strcmp(a, "--bucket"))
             ok = opt_int(m, a, val, 0, 1000000, &t->bucket);
+        else if (!strcmp(a, "--heads"))
+            ok = opt_int(m, a, val, 1, 1024, &t->heads);
+        else if (!strcmp(a, "--ff-dim"))
+            ok = opt_int(m, a, val, 1, 100000, &t->ff_dim);
+        else if (!strcmp(a, "--blocks"))
+            ok = opt_int(m, a, val, 1, 16, &t->blocks);
+        else if (!strcmp(a, "--max-len") || !strcmp(a, "--max-length"))
+            ok = opt_int(m, a, val, 1, 100000, &t->max_len);
         else if (!strcmp(a, "--dropout"))
             ok = opt_num(m, a, val, 0, 1, 0, 1, &t->dropout);
         else if (!strcmp(a, "--epochs"))
@@ -226,8 +243,6 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
             ok = opt_int(m, a, val, 1, 65536, &t->filters);
         else if (!strcmp(a, "--shards"))
             ok = opt_int(m, a, val, 0, 1000000, &t->shards);
-        else if (!strcmp(a, "--max-length"))
-            ok = opt_int(m, a, val, 1, 1000000, &t->max_length);
         else if (!strcmp(a, "--learning-rate"))
             ok = opt_num(m, a, val, 0, 1e300, 1, 0, &t->lr);
         else {
@@ -247,13 +262,26 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
         fail(r, "--resume needs --checkpoint DIR (see --help)");
         return 2;
     }
-    if (strcmp(t->cfg.model, "cnn-attention") && strcmp(t->cfg.model, "decomposable")) {
-        fail(r, "--model must be cnn-attention or decomposable, received '%s'", t->cfg.model);
+    if (strcmp(t->cfg.model, "cnn-attention") && strcmp(t->cfg.model, "decomposable") &&
+        strcmp(t->cfg.model, "transformer")) {
+        fail(r, "--model must be cnn-attention, decomposable or transformer, received '%s'",
+             t->cfg.model);
         return 2;
     }
+    int transformer = !strcmp(t->cfg.model, "transformer");
     if (t->attention_set && strcmp(t->cfg.model, "cnn-attention")) {
-        fail(r, "--attention is cnn-attention's option; --model %s uses dot attention",
-             t->cfg.model);
+        fail(r, "--attention is cnn-attention's option; --model %s uses %s", t->cfg.model,
+             transformer ? "MultiHeadAttention" : "dot attention");
+        return 2;
+    }
+    if (transformer && t->dim % t->heads) {
+        fail(r, "--dim %lld must be a multiple of --heads %lld (each head gets dim/heads)", t->dim,
+             t->heads);
+        return 2;
+    }
+    if (transformer && t->heat) {
+        fail(r, "--heatmaps draws one text's attention over the other's; the transformer's "
+                "attention is within each text");
         return 2;
     }
     int n = ag_dist_size(r->d);
@@ -279,9 +307,12 @@ static int train(run *R, int argc, char **argv)
                     .units = 64,
                     .attend = 1,
                     .compare = 1,
+                    .heads = 4,
+                    .ff_dim = 128,
+                    .blocks = 1,
+                    .max_len = 0,
                     .lr = 0.001,
                     .dropout = 0.1,
-                    .max_length = SIM_MAX_LENGTH,
                     .bucket = -1};
     int usage_rc = parse_args(R, argc, argv, &t);
     if (!all_ok(R)) return usage_rc ? usage_rc : 2;
@@ -294,23 +325,28 @@ static int train(run *R, int argc, char **argv)
     cfg.units = (int)t.units, cfg.attend_layers = (int)t.attend;
     cfg.compare_layers = (int)t.compare, cfg.dropout = t.dropout;
     long long bucket = t.bucket >= 0 ? t.bucket : strcmp(cfg.model, "cnn-attention") ? 20 : 0;
+    cfg.heads = (int)t.heads, cfg.ff_dim = (int)t.ff_dim, cfg.blocks = (int)t.blocks;
+    if (!t.max_len) t.max_len = !strcmp(cfg.model, "transformer") ? 256 : SIM_MAX_LENGTH;
+    cfg.max_len = (int)t.max_len;
+    /* every text keeps its first max_len tokens (the transformer's position
+     * table is that long) */
+    const int64_t cut = t.max_len;
     cfg.seed = t.seed;
-    int64_t max_length = t.max_length;
     if (t.threads) omp_set_num_threads((int)t.threads);
     if (root) output_dirs(R, save, heat); /* only rank 0 writes files */
     ag_error derr = {0};
     if (root && !R->st && t.checkpoint && ag_make_dirs(t.checkpoint, &derr))
         fail(R, "--checkpoint: %s", derr.msg);
     /* what a checkpoint must have been written with to be resumed */
-    char tag[1200];
+    char tag[1400];
     snprintf(tag, sizeof tag,
              "attograd train --data %s --model %s --attention %s --batch-size %lld "
              "--learning-rate %a --max-tokens %d --dim %d --filters %d --units %d "
-             "--attend-layers %d --compare-layers %d --dropout %a --bucket %lld --seed %llu "
-             "--limit %lld --max-length %lld --shards %lld",
+             "--attend-layers %d --compare-layers %d --heads %d --ff-dim %d --blocks %d "
+             "--dropout %a --bucket %lld --seed %llu --limit %lld --max-length %lld --shards %lld",
              data, cfg.model, cfg.attention, batch, lr, cfg.max_tokens, cfg.dim, cfg.filters,
-             cfg.units, cfg.attend_layers, cfg.compare_layers, cfg.dropout, bucket,
-             (unsigned long long)cfg.seed, limit, (long long)max_length, t.shards);
+             cfg.units, cfg.attend_layers, cfg.compare_layers, cfg.heads, cfg.ff_dim, cfg.blocks,
+             cfg.dropout, bucket, (unsigned long long)cfg.seed, limit, (long long)cut, t.shards);
 
     int rc = 1;
     ag_pairs *tr = R->st ? NULL : load(R, data, "train.tsv");
@@ -330,9 +366,9 @@ static int train(run *R, int argc, char **argv)
     }
     if (te &&
         (!(v = ag_vocab_from_pairs(tr, cfg.max_tokens, &err)) ||
-         !(dtr = ag_pair_ids_encode(tr, v, max_length, &err)) ||
-         !(dva = ag_pair_ids_encode(va, v, max_length, &err)) ||
-         !(dte = ag_pair_ids_encode(te, v, max_length, &err)) ||
+         !(dtr = ag_pair_ids_encode(tr, v, cut, &err)) ||
+         !(dva = ag_pair_ids_encode(va, v, cut, &err)) ||
+         !(dte = ag_pair_ids_encode(te, v, cut, &err)) ||
          sim_source_init(&str, dtr, batch, cfg.seed ? cfg.seed : 1, &err) ||
          sim_source_init(&sva, dva, batch, 0, &err) || sim_source_init(&ste, dte, batch, 0, &err) ||
          sim_source_bucket(&str, bucket, &err) || sim_source_bucket(&sva, bucket, &err)))
@@ -353,9 +389,12 @@ static int train(run *R, int argc, char **argv)
                (long long)tr->n, (long long)va->n, (long long)te->n, ag_vocab_size(v),
                100.0 * (double)dva->n_oov / (double)dva->n_tokens,
                100.0 * (double)dte->n_oov / (double)dte->n_tokens);
-        sim_report_truncated("attograd train", "train.tsv", dtr, max_length);
-        sim_report_truncated("attograd train", "val.tsv", dva, max_length);
-        sim_report_truncated("attograd train", "test.tsv", dte, max_length);
+        sim_report_truncated("attograd train", "train.tsv", dtr, cut);
+        sim_report_truncated("attograd train", "val.tsv", dva, cut);
+        sim_report_truncated("attograd train", "test.tsv", dte, cut);
+        sim_report_truncated("attograd train", "train.tsv", dtr, cut);
+        sim_report_truncated("attograd train", "val.tsv", dva, cut);
+        sim_report_truncated("attograd train", "test.tsv", dte, cut);
         if (have_base)
             printf("word-overlap baseline (Jaccard > %.4f, tuned on validation): val accuracy "
                    "%.4f - auc %.4f; test accuracy %.4f - auc %.4f\n",
@@ -364,6 +403,11 @@ static int train(run *R, int argc, char **argv)
         ag_model_summary(m, stdout);
         if (!strcmp(cfg.model, "cnn-attention"))
             printf("cnn-attention, %s attention, ", cfg.attention);
+        else if (!strcmp(cfg.model, "transformer"))
+            printf("transformer: %d block%s, %d heads, dim %d, ff %d, units %d, dropout %g, texts "
+                   "cut to %d tokens, ",
+                   cfg.blocks, cfg.blocks == 1 ? "" : "s", cfg.heads, cfg.dim, cfg.ff_dim,
+                   cfg.units, cfg.dropout, cfg.max_len);
         else
             printf("decomposable attention, dim %d, units %d, %d+%d layers, dropout %g, ", cfg.dim,
                    cfg.units, cfg.attend_layers, cfg.compare_layers, cfg.dropout);
@@ -426,19 +470,24 @@ static int train(run *R, int argc, char **argv)
 
     if (root && save && !R->st) {
         char *vs = ag_vocab_to_string(v, &err);
-        char mls[32];
-        snprintf(mls, sizeof mls, "%lld", (long long)max_length);
-        const char *keys[5] = {"vocabulary", "task", "attention", "model", "max_length"};
+        char mts[32];
+        snprintf(mts, sizeof mts, "%d", cfg.max_tokens);
+        int tf = !strcmp(cfg.model, "transformer");
+        char ml[32];
+        snprintf(ml, sizeof ml, "%d", cfg.max_len);
+        const char *keys[5] = {"vocabulary", "task", "attention", "model", "max_len"};
         const char *vals[5] = {vs, "text-similarity",
-                               strcmp(cfg.model, "cnn-attention") ? "dot" : cfg.attention,
-                               cfg.model, mls};
-        if (!vs || ag_model_save(m, save, keys, vals, 5))
+                               tf                                   ? "multi_head"
+                               : strcmp(cfg.model, "cnn-attention") ? "dot"
+                                                                    : cfg.attention,
+                               cfg.model, ml};
+        if (!vs || ag_model_save(m, save, keys, vals, tf ? 5 : 4))
             fail(R, "%s", vs ? ag_model_error(m) : err.msg);
         else
             printf("saved %s\n", save);
         free(vs);
     }
-    if (root && heat && !R->st) heatmaps(m, v, max_length, va, heat);
+    if (root && heat && !R->st) heatmaps(m, v, cut, va, heat);
     if (all_ok(R)) rc = 0;
 done:
     ag_history_release(&h);

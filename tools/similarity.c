@@ -21,6 +21,18 @@ double sim_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static ag_model *build_transformer(const sim_config *c, char *err, size_t errlen)
+{
+    ag_transformer_config t = ag_transformer_defaults();
+    t.max_tokens = c->max_tokens, t.max_len = c->max_len, t.dim = c->dim;
+    t.num_heads = c->heads, t.ff_dim = c->ff_dim, t.layers = c->blocks, t.units = c->units;
+    t.dropout = c->dropout, t.seed = c->seed;
+    ag_error e = {0};
+    ag_model *m = ag_transformer_model(&t, &e);
+    if (!m) snprintf(err, errlen, "building the model: %s", e.msg);
+    return m;
+}
+
 static ag_model *build_decomposable(const sim_config *c, char *err, size_t errlen)
 {
     ag_decomposable_config d = ag_decomposable_defaults();
@@ -35,9 +47,11 @@ static ag_model *build_decomposable(const sim_config *c, char *err, size_t errle
 
 ag_model *sim_build(const sim_config *c, char *err, size_t errlen)
 {
+    if (c->model && !strcmp(c->model, "transformer")) return build_transformer(c, err, errlen);
     if (c->model && !strcmp(c->model, "decomposable")) return build_decomposable(c, err, errlen);
     if (c->model && strcmp(c->model, "cnn-attention")) {
-        snprintf(err, errlen, "--model must be cnn-attention or decomposable, received '%s'",
+        snprintf(err, errlen,
+                 "--model must be cnn-attention, decomposable or transformer, received '%s'",
                  c->model);
         return NULL;
     }
@@ -112,6 +126,20 @@ static void sort_runs(sim_source *s, sized *tmp, int64_t run)
     }
 }
 
+ag_status sim_source_begin_epoch(void *user, int epoch, ag_error *err)
+{
+    (void)err;
+    sim_source *s = user;
+    for (; s->shuffle_seed && s->epochs_shuffled <= epoch; s->epochs_shuffled++) {
+        ag_rng_shuffle(&s->rng, s->order, s->n);
+        if (s->bucket) {
+            sort_runs(s, s->sort_tmp, s->bucket * s->batch_size);
+            ag_rng_shuffle(&s->rng, s->batch_perm, s->src.n_batches);
+        }
+    }
+    return AG_OK;
+}
+
 static ag_status sim_get_batch(void *user, int64_t batch, const ag_tensor **inputs,
                                const ag_tensor **target, ag_error *err)
 {
@@ -128,20 +156,6 @@ static ag_status sim_get_batch(void *user, int64_t batch, const ag_tensor **inpu
     inputs[0] = &s->a;
     inputs[1] = &s->b;
     *target = &s->y;
-    return AG_OK;
-}
-
-ag_status sim_source_begin_epoch(void *user, int epoch, ag_error *err)
-{
-    (void)err;
-    sim_source *s = user;
-    for (; s->shuffle_seed && s->epochs_shuffled <= epoch; s->epochs_shuffled++) {
-        ag_rng_shuffle(&s->rng, s->order, s->n);
-        if (s->bucket) {
-            sort_runs(s, s->sort_tmp, s->bucket * s->batch_size);
-            ag_rng_shuffle(&s->rng, s->batch_perm, s->src.n_batches);
-        }
-    }
     return AG_OK;
 }
 
@@ -196,22 +210,17 @@ void sim_source_release(sim_source *s)
 
 /* ---- saved models ---- */
 
-int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v, int64_t *max_length)
+int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v)
 {
     ag_error err = {0};
     *v = NULL;
-    *max_length = SIM_MAX_LENGTH;
     *m = ag_model_load(path, &err);
     if (!*m) {
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
     const char *voc = ag_model_metadata(*m, "vocabulary");
-    const char *ml = ag_model_metadata(*m, "max_length");
-    long long mlv = SIM_MAX_LENGTH;
-    if (ml && !opt_int_or_say(who, "the model's max_length", ml, 1, 1000000, &mlv)) {
-        /* printed */
-    } else if (!voc) {
+    if (!voc) {
         fprintf(stderr,
                 "%s: %s has no \"vocabulary\" metadata: not a model saved by `attograd train`\n",
                 who, path);
@@ -230,7 +239,6 @@ int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v, int6
         ag_vocab_free(*v);
         *v = NULL;
     } else {
-        *max_length = mlv;
         return 0;
     }
     ag_model_free(*m);
@@ -245,7 +253,24 @@ void sim_free_labels(char **labels, int64_t n)
     free(labels);
 }
 
-int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_length, ag_tensor *t,
+int64_t sim_max_len(const ag_model *m)
+{
+    const char *s = ag_model_metadata(m, "max_len");
+    long long n = SIM_MAX_LENGTH;
+    opt_msg msg;
+    if (s && !opt_int(msg, "max_len", s, 1, 1000000, &n)) n = SIM_MAX_LENGTH;
+    return n;
+}
+
+void sim_report_truncated(const char *who, const char *file, const ag_pair_ids *d, int64_t max_len)
+{
+    if (d->n_truncated)
+        fprintf(stderr,
+                "%s: truncated %lld of the %lld texts of %s to %lld tokens (--max-length)\n", who,
+                (long long)d->n_truncated, (long long)(2 * d->n), file, (long long)max_len);
+}
+
+int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_len, ag_tensor *t,
                    char ***labels, int64_t *n_labels, const char *who)
 {
     ag_error err = {0};
@@ -255,12 +280,12 @@ int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_length, ag_t
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
-    if (max_length > 0 && n > max_length) {
-        fprintf(stderr, "%s: a text of %lld tokens truncated to %lld (--max-length)\n", who,
-                (long long)n, (long long)max_length);
-        n = max_length;
-    }
     int64_t len = n ? n : 1;
+    if (max_len > 0 && len > max_len) {
+        fprintf(stderr, "%s: a text of %lld tokens truncated to %lld (--max-length)\n", who,
+                (long long)len, (long long)max_len);
+        len = max_len;
+    }
     if (ag_tensor_reshape_storage(t, AG_INT32, 2, (int64_t[]){1, len}, NULL, &err)) {
         free(tok);
         fprintf(stderr, "%s: %s\n", who, err.msg);
@@ -282,24 +307,15 @@ int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_length, ag_t
     return 0;
 }
 
-void sim_report_truncated(const char *who, const char *file, const ag_pair_ids *d,
-                          int64_t max_length)
-{
-    if (d->n_truncated)
-        fprintf(stderr,
-                "%s: truncated %lld of the %lld texts of %s to %lld tokens (--max-length)\n", who,
-                (long long)d->n_truncated, (long long)(2 * d->n), file, (long long)max_length);
-}
-
-int sim_heatmap(ag_model *m, const ag_vocab *v, int64_t max_length, const char *text_a,
+int sim_heatmap(ag_model *m, const ag_vocab *v, int64_t max_len, const char *text_a,
                 const char *text_b, const char *png, const char *who, double *prob)
 {
     ag_tensor a = {0}, b = {0};
     char **la = NULL, **lb = NULL;
     int64_t na = 0, nb = 0;
     int rc = 1;
-    if (sim_encode_one(v, text_a, max_length, &a, &la, &na, who) ||
-        sim_encode_one(v, text_b, max_length, &b, &lb, &nb, who))
+    if (sim_encode_one(v, text_a, max_len, &a, &la, &na, who) ||
+        sim_encode_one(v, text_b, max_len, &b, &lb, &nb, who))
         goto done;
     ag_layer *att = ag_model_get_layer(m, "attention");
     ag_node *scores = ag_layer_attention_scores(att, 0);
@@ -373,7 +389,7 @@ static int parse_use(int argc, char **argv, const char *who, const char *usage, 
             long long b;
             if (!opt_int_or_say(who, argv[i], argv[i + 1], 1, 1000000, &b)) return 1;
             u->batch_size = b, i++;
-        } else if (!strcmp(argv[i], "--max-length") && has) {
+        } else if ((!strcmp(argv[i], "--max-length") || !strcmp(argv[i], "--max-len")) && has) {
             long long l;
             if (!opt_int_or_say(who, argv[i], argv[i + 1], 1, 1000000, &l)) return 1;
             u->max_length = l, i++;
@@ -396,7 +412,7 @@ static int parse_use(int argc, char **argv, const char *who, const char *usage, 
 }
 
 /* Loads model and pairs, encodes them; 0 or 1 (printed). */
-static int load_pairs_for(const char *path, const ag_vocab *v, int64_t max_length, const char *who,
+static int load_pairs_for(const char *path, const ag_vocab *v, int64_t max_len, const char *who,
                           ag_pair_ids **d)
 {
     ag_error err = {0};
@@ -405,13 +421,13 @@ static int load_pairs_for(const char *path, const ag_vocab *v, int64_t max_lengt
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
-    *d = ag_pair_ids_encode(p, v, max_length, &err);
+    *d = ag_pair_ids_encode(p, v, max_len, &err);
     ag_pairs_free(p);
     if (!*d) {
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
-    sim_report_truncated(who, path, *d, max_length);
+    sim_report_truncated(who, path, *d, max_len);
     return 0;
 }
 
@@ -432,9 +448,8 @@ int cmd_evaluate(int argc, char **argv)
     }
     ag_model *m;
     ag_vocab *v;
-    int64_t ml;
-    if (sim_load(u.model, who, &m, &v, &ml)) return 1;
-    if (u.max_length) ml = u.max_length;
+    if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml = u.max_length ? u.max_length : sim_max_len(m);
     ag_pair_ids *d = NULL;
     int rc = 1;
     sim_source s = {0};
@@ -476,9 +491,8 @@ int cmd_predict(int argc, char **argv)
     }
     ag_model *m;
     ag_vocab *v;
-    int64_t ml;
-    if (sim_load(u.model, who, &m, &v, &ml)) return 1;
-    if (u.max_length) ml = u.max_length;
+    if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml = u.max_length ? u.max_length : sim_max_len(m);
     int rc = 1;
     if (!u.data) {
         ag_tensor a = {0}, b = {0};
@@ -536,9 +550,8 @@ int cmd_heatmap(int argc, char **argv)
     }
     ag_model *m;
     ag_vocab *v;
-    int64_t ml;
-    if (sim_load(u.model, who, &m, &v, &ml)) return 1;
-    if (u.max_length) ml = u.max_length;
+    if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml = u.max_length ? u.max_length : sim_max_len(m);
     double p = 0;
     int rc = sim_heatmap(m, v, ml, u.text[0], u.text[1], u.out, who, &p);
     if (!rc) printf("p(paraphrase) = %.4f; wrote %s\n", p, u.out);
