@@ -46,7 +46,7 @@ expect 2 "--seed must be an integer in [0, 18446744073709551615], received '-1'"
     train --data "$T/d" --seed -1
 expect 2 "--learning-rate must be a number in (0, 1e+300], received 'inf'" \
     train --data "$T/d" --learning-rate inf
-expect 2 "--max-length must be an integer in [1, 1000000], received '0'" \
+expect 2 "--max-length must be an integer in [1, 100000], received '0'" \
     train --data "$T/d" --max-length 0
 expect 2 "--seed must be an integer in [0, 18446744073709551615], received '1e23'" \
     dataset bible --out "$T/x" --seed 1e23

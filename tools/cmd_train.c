@@ -481,7 +481,7 @@ static int train(run *R, int argc, char **argv)
                                : strcmp(cfg.model, "cnn-attention") ? "dot"
                                                                     : cfg.attention,
                                cfg.model, ml};
-        if (!vs || ag_model_save(m, save, keys, vals, tf ? 5 : 4))
+        if (!vs || ag_model_save(m, save, keys, vals, 5))
             fail(R, "%s", vs ? ag_model_error(m) : err.msg);
         else
             printf("saved %s\n", save);
