@@ -7,7 +7,8 @@
  *                                           (forward, backward, Adam) on a (B,T) batch
  *
  * Threads: OMP_NUM_THREADS. Prints one line, `seconds S`, the best time of
- * one run after a warm-up; bench/bench.py reads the process's peak RSS.
+ * one run after a warm-up (AG_BENCH_CLOCK=cpu: CPU time, see now());
+ * bench/bench.py reads the process's peak RSS.
  * Every input is float32 and drawn once; every step of one case has the same
  * shapes, so after the warm-up no step allocates. */
 #include "attograd.h"
@@ -17,10 +18,14 @@
 #include <string.h>
 #include <time.h>
 
+/* Wall-clock seconds; with AG_BENCH_CLOCK=cpu, the process's CPU seconds
+ * instead (for comparing kernels on one thread on a busy machine). */
 static double now(void)
 {
+    static int cpu = -1;
+    if (cpu < 0) cpu = getenv("AG_BENCH_CLOCK") && !strcmp(getenv("AG_BENCH_CLOCK"), "cpu");
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
