@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "attograd_version.h"
+
 /* AG_API marks every function of the public API. The libraries are built
  * with -fvisibility=hidden, so these are the only symbols they export. */
 #ifndef AG_API
@@ -40,6 +42,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* The library's version, "0.2.0": AG_VERSION_STRING of the build it came
+ * from. AG_VERSION_MAJOR, _MINOR, _PATCH and _STRING (attograd_version.h)
+ * are the version of the headers compiled against. */
+AG_API const char *ag_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Status codes and errors                                                   */
@@ -607,13 +618,15 @@ AG_API double ag_roc_auc(const float *p, const float *y, int64_t n);
  * LayerNormalization gamma 1, beta 0. Values come from Philox keyed by the
  * model's seed + the layer's index, so the same seed gives the same model.
  *
- * Masks (Keras's mask propagation) ride on the symbolic tensors, see
- * ag_node_mask: Embedding(mask_zero) makes mask = ids != 0, a bool (B,T);
+ * Masks (Keras's mask propagation) travel with the symbolic tensors: the
+ * model records each layer call's output mask (ag_model_mask), and the next
+ * call on that tensor receives it. Embedding(mask_zero) makes mask = ids != 0, a bool (B,T);
  * Conv1D with padding same/causal and stride 1 multiplies its input by the
  * mask (padded steps read as 0) and passes it on (other paddings drop it);
  * Dense, Activation, Dropout and LayerNormalization pass it on; Attention and
  * AdditiveAttention use [query mask, value mask] and their output carries the
- * query mask; Concatenate, Add, Subtract and Multiply combine their inputs'
+ * query mask; MultiHeadAttention uses the query's, value's and key's masks and
+ * its output carries the query mask; Concatenate, Add, Subtract and Multiply combine their inputs'
  * masks as Keras 3 does; the global poolings skip masked steps and end the mask. A
  * sequence's prediction therefore does not depend on how much padding its
  * batch has.
@@ -622,9 +635,10 @@ AG_API double ag_roc_auc(const float *p, const float *y, int64_t n);
 typedef struct ag_model ag_model;
 typedef struct ag_layer ag_layer;
 
-/* A node's Keras mask: a bool (B,T) node, or NULL when it has none. */
-AG_API ag_node *ag_node_mask(const ag_node *n);
-AG_API void ag_node_set_mask(ag_node *n, ag_node *mask);
+/* The Keras mask of a model's symbolic tensor x (Keras's x._keras_mask): a
+ * bool (B,T) node that the layer call which made x produced, or NULL when it
+ * has none (or x is no layer call's output). */
+AG_API ag_node *ag_model_mask(const ag_model *m, const ag_node *x);
 
 /* Ops the layers need (ops/not_equal.c, ops/max.c):
  *   not_equal: z = [x != c], bool, x of any dtype; no gradient (a mask).
@@ -773,22 +787,55 @@ AG_API ag_layer *ag_layer_additive_attention(ag_model *m, int use_scale, double 
 /* The older `causal` constructor flag of both attention layers: every call
  * uses a causal mask (as use_causal_mask = True). */
 AG_API ag_status ag_layer_set_causal(ag_layer *l, int causal);
+/* MultiHeadAttention(num_heads, key_dim, value_dim=None, dropout=0.0,
+ * use_bias=True, output_shape=None, kernel_initializer="glorot_uniform",
+ * bias_initializer="zeros", seed=None), Keras 3's, on rank-3 inputs with
+ * attention over axis 1 (layers/mha.c gives the formulas). Weights, as
+ * Keras's EinsumDense kernels: query/kernel (Dq,H,K), query/bias (H,K),
+ * key/kernel (Dk,H,K), key/bias (H,K), value/kernel (Dv,H,V), value/bias
+ * (H,V), attention_output/kernel (H,V,O), attention_output/bias (O), with
+ * H = num_heads, K = key_dim, V = value_dim (or key_dim), O = output_shape
+ * (or Dq); no biases without use_bias. Glorot fans as Keras computes them
+ * for a kernel (..., in, out): fan_in = in·Π(...), fan_out = out·Π(...).
+ * Initialisers: "glorot_uniform", "zeros" or "ones". Call with ag_call_n
+ * ([query, value] or [query, value, key]) or ag_call_attention for masks,
+ * use_causal_mask and the (B,H,Tq,Tv) scores (taken before dropout, as
+ * Keras does). A masked softmax as Keras 3's: masked scores get -1e9, then
+ * the weights are multiplied by the mask, so a query whose keys are all
+ * masked attends to nothing. The output carries the query's mask. */
+typedef struct ag_mha_config {
+    int64_t num_heads, key_dim;
+    int64_t value_dim;              /* 0: None (key_dim)                  */
+    double dropout;                 /* 0.0                                */
+    int use_bias;                   /* 1                                  */
+    int64_t output_shape;           /* 0: None (the query's last dim)     */
+    const char *kernel_initializer; /* "glorot_uniform"                   */
+    const char *bias_initializer;   /* "zeros"                            */
+    uint64_t seed;                  /* 0: None (the model's seed, layer's index) */
+} ag_mha_config;
+/* Keras's defaults for the other fields. */
+AG_API ag_mha_config ag_mha_defaults(int64_t num_heads, int64_t key_dim);
+AG_API ag_layer *ag_layer_multi_head_attention(ag_model *m, const ag_mha_config *cfg);
 
 /* Calls a layer: ag_call on one input, ag_call_n on a list (Concatenate,
  * Attention [query, value] or [query, value, key]). Returns the output
- * node, which carries the output mask. */
+ * node; its mask, if any, is ag_model_mask's. */
 AG_API ag_node *ag_call(ag_layer *l, ag_node *x);
 AG_API ag_node *ag_call_n(ag_layer *l, ag_node *const *inputs, int n);
 /* An attention layer's call with Keras's call arguments. mask: explicit
  * [query_mask, value_mask] (n_mask = 2; either may be NULL); n_mask = 0 takes
  * the inputs' own masks. attention_scores (return_attention_scores) receives
- * the (B,Tq,Tv) weights after masking and softmax. Dropout follows the
- * graph's training mode (fit turns it on). */
+ * the (B,Tq,Tv) weights after masking and softmax ((B,H,Tq,Tv) for
+ * MultiHeadAttention). Dropout follows the graph's training mode (fit turns
+ * it on), which stands for Keras's `training` argument. MultiHeadAttention
+ * also takes key_mask (B,Tv) and attention_mask (B,Tq,Tv), bool or 0/1. */
 typedef struct ag_attention_call {
     ag_node *const *mask;
     int n_mask;
     int use_causal_mask;
     ag_node **attention_scores;
+    ag_node *key_mask;       /* MultiHeadAttention only; NULL: the key's own mask */
+    ag_node *attention_mask; /* MultiHeadAttention only                            */
 } ag_attention_call;
 AG_API ag_node *ag_call_attention(ag_layer *l, ag_node *const *inputs, int n,
                                   const ag_attention_call *opts);

@@ -24,9 +24,8 @@ struct ag_node {
     ag_tensor *aux; /* op->n_aux workspace tensors                    */
     int fed;        /* inputs: fed since creation                    */
     int requires_grad, trainable;
-    int has_grad;  /* grad holds this backward's gradient            */
-    int mark;      /* scratch for graph walks                        */
-    ag_node *mask; /* Keras mask riding on this tensor, or NULL     */
+    int has_grad; /* grad holds this backward's gradient            */
+    int mark;     /* scratch for graph walks                        */
 };
 
 struct ag_graph {

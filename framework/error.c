@@ -1,7 +1,9 @@
-/* error.c — status names and the ag_error helper. */
+/* error.c — the version, status names and the ag_error helper. */
 #include "internal.h"
 
 #include <stdarg.h>
+
+const char *ag_version(void) { return AG_VERSION_STRING; }
 
 const char *ag_status_name(ag_status s)
 {

@@ -432,11 +432,6 @@ void ag_set_trainable(ag_node *n, int on)
     if (n && n->kind == AG_VARIABLE) n->trainable = on != 0;
 }
 int ag_is_trainable(const ag_node *n) { return n && n->kind == AG_VARIABLE && n->trainable; }
-ag_node *ag_node_mask(const ag_node *n) { return n ? n->mask : NULL; }
-void ag_node_set_mask(ag_node *n, ag_node *mask)
-{
-    if (n && (!mask || mask->g == n->g)) n->mask = mask;
-}
 
 /* ---- runs ---- */
 

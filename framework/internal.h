@@ -18,6 +18,7 @@
  *   shapes      ag__shape_size, ag__shape_equal, ag__dim_compat,
  *               ag__tensor_shape, ag__sstr
  *   threads     AG_PARALLEL_FOR
+ *   templates   AG_FN (kernels written once for float and double)
  *   memory      ag__ensure (an allocation-counted resize of a tensor the
  *               graph's step owns: ag_graph_alloc_count sees it)
  *   graph walk  ag__graph_walk_ancestors
@@ -83,6 +84,16 @@ const char *ag__sstr(const ag_shape *s, char *buf, size_t n);
 enum { AG_PAR_MIN_WORK = 1 << 15 };
 #define AG_PRAGMA(x) _Pragma(#x)
 #define AG_PARALLEL_FOR(work) AG_PRAGMA(omp parallel for schedule(static) if ((work) >= AG_PAR_MIN_WORK))
+
+/* ---- kernel templates ----
+ * A kernel written once for float and double lives in x.inc, which x.c
+ * includes twice: `#define T float`, `#include "x.inc"`, `#undef T`, then
+ * the same with double. In x.inc, AG_FN(name) names the instance
+ * (name_float, name_double), so debuggers and compiler errors show its
+ * real lines. */
+#define AG__FN_PASTE(name, t)  name##_##t
+#define AG__FN_EXPAND(name, t) AG__FN_PASTE(name, t)
+#define AG_FN(name)            AG__FN_EXPAND(name, T)
 
 /* Gives t the dtype and shape like ag_tensor_reshape_storage, counting an
  * allocation in g's ag_graph_alloc_count (g may be NULL: not counted). For

@@ -52,8 +52,25 @@ static ag_status attention_build(ag_layer *l, ag_node *const *in, int n)
     return AG_OK;
 }
 
-static ag_node *attention_call(ag_layer *l, ag_node *const *in, int n,
-                               const ag_attention_call *opts, ag_layer_call_rec *rec)
+int ag__attention_masks(ag_layer *l, const ag_layer_call_rec *rec, ag_node **query_mask,
+                        ag_node **value_mask)
+{
+    *query_mask = rec->in_mask[0];
+    *value_mask = rec->in_mask[1];
+    if (!rec->kw.n_mask) return 1;
+    if (rec->kw.n_mask != 2) {
+        ag__model_fail(l->m, AG_ERR_ARG,
+                       "%s '%s': mask must be a list of 2 tensors [query_mask, value_mask], "
+                       "received %d",
+                       l->cls->class_name, l->name, rec->kw.n_mask);
+        return 0;
+    }
+    *query_mask = rec->kw.mask[0];
+    *value_mask = rec->kw.mask[1];
+    return 1;
+}
+
+static ag_node *attention_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
     ag_model *m = l->m;
     const char *cls = l->cls->class_name;
@@ -80,21 +97,17 @@ static ag_node *attention_call(ag_layer *l, ag_node *const *in, int n,
                        ag__sstr(q, a, sizeof a), ag__sstr(k, b, sizeof b));
         return NULL;
     }
-    ag_node *qmask = ag_node_mask(in[0]), *vmask = ag_node_mask(in[1]);
-    if (opts && opts->n_mask) {
-        if (opts->n_mask != 2 || !opts->mask) {
-            ag__model_fail(m, AG_ERR_ARG,
-                           "%s '%s': mask must be a list of 2 tensors [query_mask, value_mask], "
-                           "received %d",
-                           cls, l->name, opts->mask ? opts->n_mask : 0);
-            return NULL;
-        }
-        qmask = opts->mask[0];
-        vmask = opts->mask[1];
-        rec->explicit_mask = 1;
+    if (rec->kw.key_mask || rec->kw.attention_mask) {
+        ag__model_fail(m, AG_ERR_ARG,
+                       "%s '%s': key_mask and attention_mask are MultiHeadAttention's call "
+                       "arguments; %s takes mask=[query_mask, value_mask]",
+                       cls, l->name, cls);
+        return NULL;
     }
+    ag_node *qmask, *vmask;
+    if (!ag__attention_masks(l, rec, &qmask, &vmask)) return NULL;
     ag_attention_opts ao = {.mode = is_additive(l) ? AG_SCORE_ADDITIVE : l->score_mode,
-                            .causal = l->causal || (opts && opts->use_causal_mask),
+                            .causal = l->causal || rec->kw.use_causal_mask,
                             .dropout = l->rate,
                             .seed = ag__layer_dropout_seed(l)};
     ag_node *scale = l->use_scale ? l->w[0] : NULL;
@@ -104,11 +117,8 @@ static ag_node *attention_call(ag_layer *l, ag_node *const *in, int n,
     ag_node *out = ag_attention(m->g, in[0], in[1], n == 3 ? in[2] : NULL, qmask, vmask, scale,
                                 concat_w, &ao, &weights);
     if (!out) return NULL;
-    ag_node_set_mask(out, qmask);
-    rec->scores = weights;
-    rec->use_causal_mask = opts && opts->use_causal_mask;
-    rec->return_scores = opts && opts->attention_scores;
-    if (opts && opts->attention_scores) *opts->attention_scores = weights;
+    rec->out_mask = qmask;
+    rec->extra[rec->n_extra++] = weights; /* what a heatmap plots, asked for or not */
     return out;
 }
 
@@ -165,6 +175,7 @@ const ag_layer_class ag__attention_class = {.class_name = "Attention",
                                             .base_name = "attention",
                                             .min_in = 2,
                                             .max_in = 3,
+                                            .call_options = 1,
                                             .build = attention_build,
                                             .call = attention_call,
                                             .get_config = attention_config,
@@ -174,6 +185,7 @@ const ag_layer_class ag__additive_attention_class = {.class_name = "AdditiveAtte
                                                      .base_name = "additive_attention",
                                                      .min_in = 2,
                                                      .max_in = 3,
+                                                     .call_options = 1,
                                                      .build = attention_build,
                                                      .call = attention_call,
                                                      .get_config = attention_config,

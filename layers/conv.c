@@ -32,12 +32,11 @@ static ag_status conv1d_build(ag_layer *l, ag_node *const *in, int n)
     return AG_OK;
 }
 
-static ag_node *conv1d_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                            ag_layer_call_rec *rec)
+static ag_node *conv1d_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
+    (void)n;
     ag_graph *g = l->m->g;
-    ag_node *x = in[0], *mask = ag_node_mask(x);
+    ag_node *x = in[0], *mask = rec->in_mask[0];
     const ag_shape *s = ag_node_shape(x);
     char buf[96];
     if (s->rank != 3 || s->dim[2] != ag_node_shape(l->w[0])->dim[1]) {
@@ -53,7 +52,7 @@ static ag_node *conv1d_call(ag_layer *l, ag_node *const *in, int n, const ag_att
                      ? ag_conv1d(g, x, l->w[0], bias, l->padding)
                      : ag_conv1d_strided(g, x, l->w[0], bias, l->padding, (int)l->strides);
     z = ag__activate(g, z, l->activation);
-    if (z && keep_mask) ag_node_set_mask(z, mask);
+    if (z && keep_mask) rec->out_mask = mask;
     return z;
 }
 

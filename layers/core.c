@@ -21,9 +21,10 @@
 
 static int valid_activation(ag_activation a) { return (unsigned)a <= AG_ACT_SOFTMAX; }
 
-static ag_node *pass_mask(ag_node *out, ag_node *x)
+/* Output 0 with input 0's mask passed on (Keras's supports_masking). */
+static ag_node *pass_mask(ag_node *out, ag_layer_call_rec *rec)
 {
-    if (out) ag_node_set_mask(out, ag_node_mask(x));
+    rec->out_mask = rec->in_mask[0];
     return out;
 }
 
@@ -58,10 +59,9 @@ static ag_status dense_build(ag_layer *l, ag_node *const *in, int n)
     return AG_OK;
 }
 
-static ag_node *dense_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                           ag_layer_call_rec *rec)
+static ag_node *dense_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
+    (void)n;
     ag_graph *g = l->m->g;
     const ag_shape *s = ag_node_shape(in[0]);
     char buf[96];
@@ -75,7 +75,7 @@ static ag_node *dense_call(ag_layer *l, ag_node *const *in, int n, const ag_atte
     }
     ag_node *z = ag_matmul(g, in[0], l->w[0], 0, 0);
     if (l->use_bias) z = ag_add(g, z, l->w[1]);
-    return pass_mask(ag__activate(g, z, l->activation), in[0]);
+    return pass_mask(ag__activate(g, z, l->activation), rec);
 }
 
 static void dense_config(const ag_layer *l, ag_sbuf *b)
@@ -123,15 +123,14 @@ ag_layer *ag_layer_dense(ag_model *m, int64_t units, ag_activation activation, i
 
 /* ---- Activation ---- */
 
-static ag_node *activation_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                                ag_layer_call_rec *rec)
+static ag_node *activation_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
+    (void)n;
     ag_graph *g = l->m->g;
     /* linear still makes a node of its own, so that the layer has an output */
     ag_node *z = l->activation == AG_ACT_LINEAR ? ag_mul_scalar(g, in[0], 1.0)
                                                 : ag__activate(g, in[0], l->activation);
-    return pass_mask(z, in[0]);
+    return pass_mask(z, rec);
 }
 
 static void activation_config(const ag_layer *l, ag_sbuf *b)
@@ -166,11 +165,10 @@ ag_layer *ag_layer_activation(ag_model *m, ag_activation activation)
 
 /* ---- Dropout ---- */
 
-static ag_node *dropout_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                             ag_layer_call_rec *rec)
+static ag_node *dropout_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
-    return pass_mask(ag_dropout(l->m->g, in[0], l->rate, ag__layer_dropout_seed(l)), in[0]);
+    (void)n;
+    return pass_mask(ag_dropout(l->m->g, in[0], l->rate, ag__layer_dropout_seed(l)), rec);
 }
 
 static void dropout_config(const ag_layer *l, ag_sbuf *b)
@@ -231,11 +229,12 @@ static ag_node *all_steps(ag_graph *g, ag_node *x, int mask_rank)
 }
 
 /* The output mask (see the top of the file); NULL for none. */
-static ag_node *concat_mask(ag_graph *g, ag_node *const *in, int n, int axis, int rank)
+static ag_node *concat_mask(ag_graph *g, ag_node *const *in, ag_node *const *masks, int n, int axis,
+                            int rank)
 {
     int any = 0;
     for (int i = 0; i < n; i++) {
-        ag_node *m = ag_node_mask(in[i]);
+        ag_node *m = masks[i];
         if (!m) continue;
         if (ag_node_shape(m)->rank != rank - 1) return NULL;
         any = 1;
@@ -244,7 +243,7 @@ static ag_node *concat_mask(ag_graph *g, ag_node *const *in, int n, int axis, in
     if (axis == rank - 1) {
         ag_node *out = NULL;
         for (int i = 0; i < n; i++) {
-            ag_node *m = ag_node_mask(in[i]);
+            ag_node *m = masks[i];
             if (!m) return NULL;
             out = ag__mask_or(g, out, m);
         }
@@ -252,16 +251,14 @@ static ag_node *concat_mask(ag_graph *g, ag_node *const *in, int n, int axis, in
     }
     ag_node *ms[AG_MAX_INPUTS];
     for (int i = 0; i < n; i++) {
-        ms[i] = ag_node_mask(in[i]);
+        ms[i] = masks[i];
         if (!ms[i]) ms[i] = all_steps(g, in[i], rank - 1);
     }
     return ag_concat(g, ms, n, axis);
 }
 
-static ag_node *concat_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                            ag_layer_call_rec *rec)
+static ag_node *concat_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)o, (void)rec;
     int rank = ag_node_shape(in[0])->rank;
     int axis = l->axis < 0 ? l->axis + rank : l->axis;
     if (axis < 0 || axis >= rank) {
@@ -271,7 +268,7 @@ static ag_node *concat_call(ag_layer *l, ag_node *const *in, int n, const ag_att
         return NULL;
     }
     ag_node *z = ag_concat(l->m->g, in, n, axis);
-    if (z) ag_node_set_mask(z, concat_mask(l->m->g, in, n, axis, rank));
+    if (z) rec->out_mask = concat_mask(l->m->g, in, rec->in_mask, n, axis, rank);
     return z;
 }
 
@@ -321,10 +318,9 @@ static ag_status layer_norm_build(ag_layer *l, ag_node *const *in, int n)
     return AG_OK;
 }
 
-static ag_node *layer_norm_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                                ag_layer_call_rec *rec)
+static ag_node *layer_norm_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
+    (void)n;
     ag_graph *g = l->m->g;
     const int last[1] = {-1};
     ag_node *x = in[0];
@@ -333,7 +329,7 @@ static ag_node *layer_norm_call(ag_layer *l, ag_node *const *in, int n, const ag
     ag_node *var = ag_mean(g, ag_mul(g, xc, xc), last, 1, 1);
     ag_node *inv = ag_pow_scalar(g, ag_add_scalar(g, var, l->epsilon), -0.5);
     ag_node *z = ag_add(g, ag_mul(g, ag_mul(g, xc, inv), l->w[0]), l->w[1]);
-    return pass_mask(z, x);
+    return pass_mask(z, rec);
 }
 
 static void layer_norm_config(const ag_layer *l, ag_sbuf *b)

@@ -18,10 +18,9 @@ static ag_status embedding_build(ag_layer *l, ag_node *const *in, int n)
     return AG_OK;
 }
 
-static ag_node *embedding_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                               ag_layer_call_rec *rec)
+static ag_node *embedding_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
+    (void)n;
     ag_dtype dt = ag_node_shape(in[0])->dtype;
     if (dt != AG_INT32 && dt != AG_INT64) {
         ag__model_fail(l->m, AG_ERR_DTYPE,
@@ -34,7 +33,7 @@ static ag_node *embedding_call(ag_layer *l, ag_node *const *in, int n, const ag_
     if (z && l->mask_zero) {
         ag_node *mask = ag_not_equal(g, in[0], 0);
         if (!mask) return NULL;
-        ag_node_set_mask(z, mask);
+        rec->out_mask = mask;
     }
     return z;
 }

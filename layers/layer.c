@@ -217,7 +217,9 @@ ag_node *ag_layer_output(const ag_layer *l, int call)
 }
 ag_node *ag_layer_attention_scores(const ag_layer *l, int call)
 {
-    return l && call >= 0 && call < l->n_calls ? l->calls[call].scores : NULL;
+    return l && l->cls->call_options && call >= 0 && call < l->n_calls
+               ? ag__call_output(&l->calls[call], 1)
+               : NULL;
 }
 
 int ag_layer_weights(const ag_layer *l, int trainable, ag_node **out, int max)
@@ -306,16 +308,29 @@ ag_node *ag__activate(ag_graph *g, ag_node *x, ag_activation a)
     return x;
 }
 
+ag_node *ag__call_output(const ag_layer_call_rec *r, int index)
+{
+    if (index == 0) return r->out;
+    return index >= 1 && index <= r->n_extra ? r->extra[index - 1] : NULL;
+}
+
+int ag__call_explicit_masks(const ag_layer_call_rec *r)
+{
+    return r->kw.n_mask > 0 || r->kw.key_mask || r->kw.attention_mask;
+}
+
 int ag__find_producer(const ag_model *m, const ag_node *n, ag_layer **layer, int *call,
                       int *out_index)
 {
     for (int i = 0; m && n && i < m->n_layers; i++) {
         ag_layer *l = m->layers[i];
         for (int c = 0; c < l->n_calls; c++) {
-            if (l->calls[c].out == n || (l->calls[c].scores && l->calls[c].scores == n)) {
+            const ag_layer_call_rec *r = &l->calls[c];
+            for (int k = 0; k <= r->n_extra; k++) {
+                if (ag__call_output(r, k) != n) continue;
                 *layer = l;
                 *call = c;
-                *out_index = l->calls[c].out == n ? 0 : 1;
+                *out_index = k;
                 return 1;
             }
         }
@@ -324,9 +339,19 @@ int ag__find_producer(const ag_model *m, const ag_node *n, ag_layer **layer, int
     return 0;
 }
 
+ag_node *ag_model_mask(const ag_model *m, const ag_node *x)
+{
+    ag_layer *l;
+    int c, k;
+    /* a mask belongs to a call's output 0; extra outputs carry none */
+    if (!ag__find_producer(m, x, &l, &c, &k) || k != 0) return NULL;
+    return l->calls[c].out_mask;
+}
+
 /* ---- calls ---- */
 
-ag_node *ag__layer_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *opts)
+ag_node *ag__layer_call(ag_layer *l, ag_node *const *in, int n, const ag_layer_kwargs *kw,
+                        const ag_layer_call_rec **rec_out)
 {
     if (!l) return NULL; /* the constructor failed; its message stands */
     ag_model *m = l->m;
@@ -363,45 +388,70 @@ ag_node *ag__layer_call(ag_layer *l, ag_node *const *in, int n, const ag_attenti
         l->cap_calls = cap;
     }
     ag_layer_call_rec rec = {.n_in = n};
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         rec.in[i] = in[i];
-    ag_node *out = l->cls->call(l, in, n, opts, &rec);
+        rec.in_mask[i] = ag_model_mask(m, in[i]);
+    }
+    if (kw) rec.kw = *kw;
+    ag_node *out = l->cls->call(l, rec.in, n, &rec);
     if (!out) return NULL;
     rec.out = out;
-    l->calls[l->n_calls++] = rec;
+    l->calls[l->n_calls] = rec;
+    if (rec_out) *rec_out = &l->calls[l->n_calls];
+    l->n_calls++;
     return out;
 }
 
 ag_node *ag_call(ag_layer *l, ag_node *x)
 {
     if (l && !x) return null_arg(l->m, l->cls->class_name, "the input");
-    return ag__layer_call(l, &x, 1, NULL);
+    return ag__layer_call(l, &x, 1, NULL, NULL);
 }
 
 ag_node *ag_call_n(ag_layer *l, ag_node *const *inputs, int n)
 {
-    return ag__layer_call(l, inputs, n, NULL);
+    return ag__layer_call(l, inputs, n, NULL, NULL);
 }
 
 ag_node *ag_call_attention(ag_layer *l, ag_node *const *inputs, int n,
                            const ag_attention_call *opts)
 {
-    if (l && l->cls != &ag__attention_class && l->cls != &ag__additive_attention_class) {
+    if (l && !l->cls->call_options) {
         ag__model_fail(l->m, AG_ERR_ARG,
-                       "ag_call_attention: layer '%s' is a %s, expected Attention or "
-                       "AdditiveAttention",
+                       "ag_call_attention: layer '%s' is a %s, expected Attention, "
+                       "AdditiveAttention or MultiHeadAttention",
                        l->name, l->cls->class_name);
         return NULL;
     }
-    return ag__layer_call(l, inputs, n, opts);
+    ag_layer_kwargs kw = {0};
+    if (opts) {
+        if (opts->n_mask < 0 || opts->n_mask > AG_MAX_INPUTS || (opts->n_mask && !opts->mask)) {
+            if (l)
+                ag__model_fail(l->m, AG_ERR_ARG,
+                               "%s '%s': mask must be a list of 2 tensors [query_mask, "
+                               "value_mask], received %d",
+                               l->cls->class_name, l->name, opts->mask ? opts->n_mask : 0);
+            return NULL;
+        }
+        kw.n_mask = opts->n_mask;
+        for (int i = 0; i < opts->n_mask; i++)
+            kw.mask[i] = opts->mask[i];
+        kw.key_mask = opts->key_mask;
+        kw.attention_mask = opts->attention_mask;
+        kw.use_causal_mask = opts->use_causal_mask != 0;
+        kw.return_attention_scores = opts->attention_scores != NULL;
+    }
+    const ag_layer_call_rec *rec = NULL;
+    ag_node *out = ag__layer_call(l, inputs, n, &kw, &rec);
+    if (out && opts && opts->attention_scores) *opts->attention_scores = ag__call_output(rec, 1);
+    return out;
 }
 
 /* ---- InputLayer ---- */
 
-static ag_node *input_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                           ag_layer_call_rec *rec)
+static ag_node *input_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)l, (void)in, (void)n, (void)o, (void)rec;
+    (void)l, (void)in, (void)n, (void)rec;
     return NULL; /* never called: ag_model_input makes the node */
 }
 
@@ -489,6 +539,7 @@ static const ag_layer_class *const classes[] = {
     &ag__gap1d_class,       &ag__gmp1d_class,     &ag__concatenate_class,
     &ag__layer_norm_class,  &ag__attention_class, &ag__additive_attention_class,
     &ag__add_class,         &ag__subtract_class,  &ag__multiply_class,
+    &ag__mha_class,
 };
 
 const ag_layer_class *ag__layer_class_find(const char *class_name)

@@ -14,29 +14,76 @@
 #include "../framework/internal.h"
 #include "../framework/json.h"
 
-#define AG_LAYER_MAX_WEIGHTS 4
+#define AG_LAYER_MAX_WEIGHTS 8
 
-/* One call of a layer: inputs -> out (and, for attention, the weights). */
+/* ---- the layer-author interface ----
+ *
+ * A layer class is a table of callbacks (ag_layer_class); ag_call,
+ * ag_call_n and ag_call_attention all go through ag__layer_call, which
+ * checks the inputs, builds the weights on the first call, fills a call
+ * record and hands it to the class's call:
+ *
+ *   static ag_node *my_call(ag_layer *l, ag_node *const *in, int n,
+ *                           ag_layer_call_rec *rec)
+ *   {
+ *       ag_node *z = ag_relu(l->m->g, in[0]);   (build the call's nodes)
+ *       rec->out_mask = rec->in_mask[0];        (Keras's compute_mask)
+ *       return z;                               (output 0; NULL on failure,
+ *   }                                            message on the model)
+ *
+ * The record carries everything Keras's call(...) takes and gives:
+ *   in[i], in_mask[i]  the inputs and their Keras masks (the mask the layer
+ *                      call that made in[i] produced; NULL: none)
+ *   kw                 the keyword arguments (mask=, use_causal_mask=,
+ *                      return_attention_scores=, key_mask=, attention_mask=);
+ *                      only for classes with call_options, zero otherwise
+ *   out_mask           the output's mask, set by the call (NULL: none)
+ *   extra[k]           further outputs, set by the call (an attention
+ *                      layer's scores are extra[0], always made: heatmaps
+ *                      read them through ag_layer_attention_scores)
+ * The record is kept (l->calls[]), and is all the model needs for the
+ * summary's "Connected to", the config's inbound nodes and kwargs,
+ * rebuilding a loaded model, and ag_model_mask. A tensor is referred to as
+ * [layer, call, index]: index 0 is out, 1 + k is extra[k]. Masks live here,
+ * not in the engine's nodes.
+ */
+
+#define AG_LAYER_MAX_EXTRA 2
+
+/* A call's keyword arguments. Explicit masks (n_mask, key_mask,
+ * attention_mask) are nodes no layer made, so a config cannot describe a
+ * call that had them. */
+typedef struct ag_layer_kwargs {
+    int n_mask; /* mask=[...] given: n_mask masks, replacing in_mask */
+    ag_node *mask[AG_MAX_INPUTS];
+    ag_node *key_mask, *attention_mask; /* MultiHeadAttention */
+    int use_causal_mask;
+    int return_attention_scores;
+} ag_layer_kwargs;
+
+/* One call of a layer, as above. */
 typedef struct ag_layer_call_rec {
     int n_in;
     ag_node *in[AG_MAX_INPUTS];
-    ag_node *out;
-    ag_node *scores;     /* attention weights, or NULL                     */
-    int use_causal_mask; /* attention call arguments, kept for the config */
-    int return_scores;
-    int explicit_mask; /* masks given to the call rather than taken along */
+    ag_node *in_mask[AG_MAX_INPUTS];
+    ag_layer_kwargs kw;
+    ag_node *out; /* the call's return value */
+    ag_node *out_mask;
+    int n_extra;
+    ag_node *extra[AG_LAYER_MAX_EXTRA];
 } ag_layer_call_rec;
 
 typedef struct ag_layer_class {
     const char *class_name; /* Keras's class: "Conv1D"                */
     const char *base_name;  /* automatic names: "conv1d", "conv1d_1"  */
     int min_in, max_in;     /* how many inputs a call takes           */
+    int call_options;       /* takes keyword arguments (ag_call_attention),
+                               recorded as the call's kwargs in the config */
     /* Creates the weights from the first call's inputs (NULL: none). */
     ag_status (*build)(ag_layer *l, ag_node *const *in, int n);
-    /* Builds the call's nodes; sets the output's mask. opts is NULL except
-     * for attention calls. */
-    ag_node *(*call)(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *opts,
-                     ag_layer_call_rec *rec);
+    /* Builds the call's nodes from in[0..n-1] (= rec->in) and returns output
+     * 0; sets rec->out_mask and rec->extra as above. */
+    ag_node *(*call)(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec);
     /* Writes the config's fields after "name" and "trainable", each
      * preceded by a comma. */
     void (*get_config)(const ag_layer *l, ag_sbuf *b);
@@ -62,8 +109,10 @@ struct ag_layer {
     ag_activation activation;
     ag_score_mode score_mode;
     double rate, epsilon;
-    uint64_t user_seed;   /* dropout seeds as given (0: none) */
-    ag_shape batch_shape; /* InputLayer: (None, *shape) and dtype */
+    uint64_t user_seed;                    /* dropout seeds as given (0: none) */
+    int64_t num_heads, key_dim, value_dim; /* MultiHeadAttention */
+    int kernel_init, bias_init;            /* MultiHeadAttention's initialisers */
+    ag_shape batch_shape;                  /* InputLayer: (None, *shape) and dtype */
 };
 
 typedef struct ag_model_buffers {
@@ -151,12 +200,19 @@ void ag__init_const(ag_node *w, double v);
 /* Applies an activation (LINEAR returns x). */
 ag_node *ag__activate(ag_graph *g, ag_node *x, ag_activation a);
 /* The layer that made node n, and which call of it; 0 when n is no layer's
- * output (then *layer is NULL). out_index: 0 for the output, 1 for an
- * attention call's scores. */
+ * output (then *layer is NULL). out_index: 0 for the call's out, 1 + k for
+ * its extra[k]. */
 int ag__find_producer(const ag_model *m, const ag_node *n, ag_layer **layer, int *call,
                       int *out_index);
-/* Records a call and runs the class's call; shared by ag_call* and loading. */
-ag_node *ag__layer_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *opts);
+/* Records a call and runs the class's call; shared by ag_call* and loading.
+ * kw NULL: no keyword arguments. *rec_out (may be NULL) receives the kept
+ * record. */
+ag_node *ag__layer_call(ag_layer *l, ag_node *const *in, int n, const ag_layer_kwargs *kw,
+                        const ag_layer_call_rec **rec_out);
+/* A call's output by [call, index] reference (see above); NULL when absent. */
+ag_node *ag__call_output(const ag_layer_call_rec *r, int index);
+/* Are any of the call's masks explicit (given as keyword arguments)? */
+int ag__call_explicit_masks(const ag_layer_call_rec *r);
 /* Makes a layer of class_name from a parsed config object (name and
  * trainable included). */
 ag_layer *ag__layer_from_json(ag_model *m, const char *class_name, const ag_json *cfg);
@@ -164,6 +220,11 @@ ag_layer *ag__layer_from_json(ag_model *m, const char *class_name, const ag_json
 ag_model *ag__model_from_json(const ag_json *root, ag_error *err);
 /* The class named name, or NULL. */
 const ag_layer_class *ag__layer_class_find(const char *class_name);
+/* (layers/attention.c) An attention call's [query_mask, value_mask]: the call's explicit list
+ * (kw.mask), or else in_mask[0] and in_mask[1]. 0 (message set) on a
+ * malformed list. */
+int ag__attention_masks(ag_layer *l, const ag_layer_call_rec *rec, ag_node **query_mask,
+                        ag_node **value_mask);
 /* A seed for dropout: the user's, or one drawn from the model and layer. */
 uint64_t ag__layer_dropout_seed(const ag_layer *l);
 
@@ -182,7 +243,7 @@ int ag__cfg_activation(ag_model *m, const ag_json *cfg, const char *cls, ag_acti
 extern const ag_layer_class ag__input_layer_class, ag__embedding_class, ag__conv1d_class,
     ag__dense_class, ag__dropout_class, ag__activation_class, ag__gap1d_class, ag__gmp1d_class,
     ag__concatenate_class, ag__layer_norm_class, ag__attention_class, ag__additive_attention_class,
-    ag__add_class, ag__subtract_class, ag__multiply_class;
+    ag__add_class, ag__subtract_class, ag__multiply_class, ag__mha_class;
 
 /* OR of two bool masks; either may be NULL (then the other). merge.c. */
 ag_node *ag__mask_or(ag_graph *g, ag_node *a, ag_node *b);

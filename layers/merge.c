@@ -27,11 +27,11 @@ ag_node *ag__mask_or(ag_graph *g, ag_node *a, ag_node *b)
 }
 
 /* The OR of every input's mask, or NULL when some input has none. */
-static ag_node *masks_or(ag_graph *g, ag_node *const *in, int n)
+static ag_node *masks_or(ag_graph *g, ag_node *const *masks, int n)
 {
     ag_node *out = NULL;
     for (int i = 0; i < n; i++) {
-        ag_node *m = ag_node_mask(in[i]);
+        ag_node *m = masks[i];
         if (!m) return NULL;
         out = i == 0 ? m : ag__mask_or(g, out, m);
     }
@@ -84,10 +84,8 @@ static ag_status merge_inputs(ag_layer *l, ag_node *const *in, int n, ag_node **
     return AG_OK;
 }
 
-static ag_node *add_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                         ag_layer_call_rec *rec)
+static ag_node *add_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)o, (void)rec;
     ag_graph *g = l->m->g;
     ag_node *x[AG_MAX_INPUTS];
     if (merge_inputs(l, in, n, x)) return NULL;
@@ -95,40 +93,36 @@ static ag_node *add_call(ag_layer *l, ag_node *const *in, int n, const ag_attent
     ag_node *z = n == 1 ? ag_mul_scalar(g, x[0], 1.0) : x[0];
     for (int i = 1; i < n; i++)
         z = ag_add(g, z, x[i]);
-    if (z) ag_node_set_mask(z, masks_or(g, in, n));
+    if (z) rec->out_mask = masks_or(g, rec->in_mask, n);
     return z;
 }
 
-static ag_node *subtract_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                              ag_layer_call_rec *rec)
+static ag_node *subtract_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)o, (void)rec;
     ag_graph *g = l->m->g;
     ag_node *x[2];
     if (merge_inputs(l, in, n, x)) return NULL;
     ag_node *z = ag_sub(g, x[0], x[1]);
-    if (z) ag_node_set_mask(z, masks_or(g, in, n));
+    if (z) rec->out_mask = masks_or(g, rec->in_mask, n);
     return z;
 }
 
-static ag_node *multiply_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                              ag_layer_call_rec *rec)
+static ag_node *multiply_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)o, (void)rec;
     ag_graph *g = l->m->g;
     ag_node *x[AG_MAX_INPUTS];
     if (merge_inputs(l, in, n, x)) return NULL;
     ag_node *z = NULL;
     for (int i = 0; i < n; i++) {
-        ag_node *m = ag_node_mask(in[i]), *xi = x[i];
+        ag_node *m = rec->in_mask[i], *xi = x[i];
         /* a masked step reads as 1: z = mask ? x : 1 */
         if (m) xi = ag_masked_fill(g, xi, ag_expand_dims(g, m, -1), 1.0);
         z = i == 0 ? (n == 1 && !m ? ag_mul_scalar(g, xi, 1.0) : xi) : ag_mul(g, z, xi);
     }
-    ag_node *mask = masks_or(g, in, n);
+    ag_node *mask = masks_or(g, rec->in_mask, n);
     /* outside the OR of the masks the output is 0 */
     if (mask) z = ag_masked_fill(g, z, ag_expand_dims(g, mask, -1), 0.0);
-    if (z) ag_node_set_mask(z, mask);
+    if (z) rec->out_mask = mask;
     return z;
 }
 

@@ -31,7 +31,7 @@ static int visit_input(ag_node *v, void *user)
 static ag_status check_reachable(ag_model *m, ag_node *out)
 {
     reach_ctx r = {m, NULL};
-    ag_node *roots[2] = {out, ag_node_mask(out)};
+    ag_node *roots[2] = {out, ag_model_mask(m, out)};
     if (ag__graph_walk_ancestors(m->g, roots, roots[1] ? 2 : 1, visit_input, &r))
         return ag__model_fail(m, AG_ERR_ARG,
                               "Model: output '%s' depends on the input '%s', which is not "
@@ -171,7 +171,7 @@ char *ag_model_get_config(ag_model *m)
         free(cfg);
         for (int c = 0; l->cls != &ag__input_layer_class && c < l->n_calls; c++) {
             const ag_layer_call_rec *r = &l->calls[c];
-            if (r->explicit_mask) {
+            if (ag__call_explicit_masks(r)) {
                 ag__model_fail(m, AG_ERR_ARG,
                                "get_config: call %d of %s '%s' was given explicit masks, which a "
                                "config cannot describe",
@@ -190,10 +190,10 @@ char *ag_model_get_config(ag_model *m)
                 }
             }
             ag_sb_puts(&b, "],\"kwargs\":{");
-            if (l->cls == &ag__attention_class || l->cls == &ag__additive_attention_class)
+            if (l->cls->call_options)
                 ag_sb_printf(&b, "\"use_causal_mask\":%s,\"return_attention_scores\":%s",
-                             r->use_causal_mask ? "true" : "false",
-                             r->return_scores ? "true" : "false");
+                             r->kw.use_causal_mask ? "true" : "false",
+                             r->kw.return_attention_scores ? "true" : "false");
             ag_sb_puts(&b, "}}");
         }
         ag_sb_puts(&b, "]}");
@@ -231,7 +231,7 @@ static ag_node *resolve_ref(ag_model *m, const ag_json *ref, int *bad)
     const char *name =
         ref && ref->type == AG_JSON_ARRAY && ref->n == 3 ? ag_json_str(ref->item[0]) : NULL;
     if (!name || !ag_json_int(ref->item[1], &c) || !ag_json_int(ref->item[2], &k) || c < 0 ||
-        k < 0 || k > 1) {
+        k < 0 || k > AG_LAYER_MAX_EXTRA) {
         *bad = 1;
         return NULL;
     }
@@ -241,7 +241,7 @@ static ag_node *resolve_ref(ag_model *m, const ag_json *ref, int *bad)
         return NULL;
     }
     if (c >= l->n_calls) return NULL;
-    return k == 0 ? l->calls[c].out : l->calls[c].scores;
+    return ag__call_output(&l->calls[c], (int)k);
 }
 
 static ag_model *fail_from_config(ag_model *m, ag_error *err, const char *what)
@@ -338,14 +338,11 @@ ag_model *ag__model_from_json(const ag_json *root, ag_error *err)
             pending = 1;
             if (!ready) continue;
             const ag_json *kw = ag_json_get(call, "kwargs");
-            int causal = 0, scores = 0;
-            ag_json_bool(ag_json_get(kw, "use_causal_mask"), &causal);
-            ag_json_bool(ag_json_get(kw, "return_attention_scores"), &scores);
-            ag_node *w = NULL;
-            ag_attention_call ac = {.use_causal_mask = causal,
-                                    .attention_scores = scores ? &w : NULL};
-            int attn = l->cls == &ag__attention_class || l->cls == &ag__additive_attention_class;
-            if (!ag__layer_call(l, in, args->n, attn ? &ac : NULL))
+            ag_layer_kwargs kwargs = {0};
+            ag_json_bool(ag_json_get(kw, "use_causal_mask"), &kwargs.use_causal_mask);
+            ag_json_bool(ag_json_get(kw, "return_attention_scores"),
+                         &kwargs.return_attention_scores);
+            if (!ag__layer_call(l, in, args->n, l->cls->call_options ? &kwargs : NULL, NULL))
                 return fail_from_config(m, err, "a layer call failed");
             progress = 1;
         }

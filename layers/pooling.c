@@ -18,13 +18,12 @@ static ag_status check_btc(ag_layer *l, ag_node *x)
     return AG_OK;
 }
 
-static ag_node *gap1d_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                           ag_layer_call_rec *rec)
+static ag_node *gap1d_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
+    (void)n;
     if (check_btc(l, in[0])) return NULL;
     ag_graph *g = l->m->g;
-    ag_node *x = in[0], *mask = ag_node_mask(x);
+    ag_node *x = in[0], *mask = rec->in_mask[0];
     const int time[1] = {1};
     if (!mask) return ag_mean(g, x, time, 1, 0);
     ag_node *m = ag_cast_float(g, mask);                                          /* (B,T)   */
@@ -33,12 +32,11 @@ static ag_node *gap1d_call(ag_layer *l, ag_node *const *in, int n, const ag_atte
     return ag_div(g, num, den);
 }
 
-static ag_node *gmp1d_call(ag_layer *l, ag_node *const *in, int n, const ag_attention_call *o,
-                           ag_layer_call_rec *rec)
+static ag_node *gmp1d_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)
 {
-    (void)n, (void)o, (void)rec;
+    (void)n;
     if (check_btc(l, in[0])) return NULL;
-    return ag_max(l->m->g, in[0], 1, 0, ag_node_mask(in[0]));
+    return ag_max(l->m->g, in[0], 1, 0, rec->in_mask[0]);
 }
 
 static void pool_config(const ag_layer *l, ag_sbuf *b)

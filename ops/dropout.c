@@ -55,32 +55,12 @@ static void dropout_mask(uint8_t *mask, int64_t n, double rate, uint64_t seed, u
     }
 }
 
-#define DROPOUT_KERNELS(T)                                                                         \
-    /* x (n), mask (n) -> z (n) */                                                                 \
-    static void dropout_forward_##T(const T *x, T *z, const uint8_t *mask, int64_t n, double rate) \
-    {                                                                                              \
-        T scale = (T)(1.0 / (1.0 - rate));                                                         \
-        AG_PARALLEL_FOR(2 * n)                                                                     \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            z[i] = mask[i] ? x[i] * scale : 0;                                                     \
-    }                                                                                              \
-    /* gz (n), mask (n) -> gx (n) += gz · mask / (1-rate) */                                      \
-    static void dropout_backward_##T(const T *gz, const uint8_t *mask, T *gx, int64_t n,           \
-                                     double rate)                                                  \
-    {                                                                                              \
-        T scale = (T)(1.0 / (1.0 - rate));                                                         \
-        AG_PARALLEL_FOR(2 * n)                                                                     \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            gx[i] += mask[i] ? gz[i] * scale : 0;                                                  \
-    }                                                                                              \
-    static void dropout_identity_backward_##T(const T *gz, T *gx, int64_t n)                       \
-    {                                                                                              \
-        AG_PARALLEL_FOR(n)                                                                         \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            gx[i] += gz[i];                                                                        \
-    }
-DROPOUT_KERNELS(float)
-DROPOUT_KERNELS(double)
+#define T float
+#include "dropout.inc"
+#undef T
+#define T double
+#include "dropout.inc"
+#undef T
 
 static ag_status dropout_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
                                ag_shape *out, ag_error *err)

@@ -46,33 +46,12 @@ static int64_t id_at(const ag_tensor *ids, int64_t i)
     return ids->dtype == AG_INT32 ? AG_I32(ids)[i] : AG_I64(ids)[i];
 }
 
-#define EMBEDDING_KERNELS(T)                                                                       \
-    /* table (V,D), ids (n) -> z (n,D) */                                                          \
-    static void embedding_forward_##T(const ag_tensor *ids, const T *table, T *z, int64_t n,       \
-                                      int64_t d)                                                   \
-    {                                                                                              \
-        AG_PARALLEL_FOR(n *d)                                                                      \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            memcpy(z + i * d, table + id_at(ids, i) * d, (size_t)d * sizeof(T));                   \
-    }                                                                                              \
-    /* gz (n,D) -> gtable (V,D) += scatter by ids */                                               \
-    static void embedding_backward_##T(const ag_tensor *ids, const T *gz, T *gt, int64_t n,        \
-                                       int64_t d)                                                  \
-    {                                                                                              \
-        int64_t nblk = (d + EMB_COLS - 1) / EMB_COLS;                                              \
-        AG_PARALLEL_FOR(n *d)                                                                      \
-        for (int64_t blk = 0; blk < nblk; blk++) {                                                 \
-            int64_t c0 = blk * EMB_COLS, c1 = c0 + EMB_COLS < d ? c0 + EMB_COLS : d;               \
-            for (int64_t i = 0; i < n; i++) {                                                      \
-                T *dst = gt + id_at(ids, i) * d;                                                   \
-                const T *src = gz + i * d;                                                         \
-                for (int64_t c = c0; c < c1; c++)                                                  \
-                    dst[c] += src[c];                                                              \
-            }                                                                                      \
-        }                                                                                          \
-    }
-EMBEDDING_KERNELS(float)
-EMBEDDING_KERNELS(double)
+#define T float
+#include "embedding.inc"
+#undef T
+#define T double
+#include "embedding.inc"
+#undef T
 
 static ag_status embedding_forward(ag_kernel_ctx *k)
 {

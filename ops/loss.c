@@ -89,115 +89,12 @@ static double label_at(const ag_tensor *t, int64_t i)
     }
 }
 
-#define LOSS_KERNELS(T)                                                                            \
-    /* x, y (n) -> Σ loss */                                                                      \
-    static double bce_sum_##T(const T *x, const T *y, int64_t n, int logits)                       \
-    {                                                                                              \
-        double s = 0;                                                                              \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            double v = x[i], t = y[i];                                                             \
-            if (logits) {                                                                          \
-                s += fmax(v, 0) - v * t + log1p(exp(-fabs(v)));                                    \
-            } else {                                                                               \
-                double q = clip(v);                                                                \
-                s -= t * log(q) + (1 - t) * log(1 - q);                                            \
-            }                                                                                      \
-        }                                                                                          \
-        return s;                                                                                  \
-    }                                                                                              \
-    static void bce_grad_##T(const T *x, const T *y, T *gx, int64_t n, double g, int logits)       \
-    {                                                                                              \
-        AG_PARALLEL_FOR(16 * n)                                                                    \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            double v = x[i], t = y[i];                                                             \
-            if (logits)                                                                            \
-                gx[i] += (T)(g * ((v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v))) - t));      \
-            else if (inside(v))                                                                    \
-                gx[i] += (T)(g * (v - t) / (v * (1 - v)));                                         \
-        }                                                                                          \
-    }                                                                                              \
-    /* the log-sum-exp of a row */                                                                 \
-    static double lse_##T(const T *x, int64_t c)                                                   \
-    {                                                                                              \
-        double mx = x[0], s = 0;                                                                   \
-        for (int64_t j = 1; j < c; j++)                                                            \
-            mx = x[j] > mx ? x[j] : mx;                                                            \
-        for (int64_t j = 0; j < c; j++)                                                            \
-            s += exp(x[j] - mx);                                                                   \
-        return mx + log(s);                                                                        \
-    }                                                                                              \
-    static double row_sum_##T(const T *x, int64_t c)                                               \
-    {                                                                                              \
-        double s = 0;                                                                              \
-        for (int64_t j = 0; j < c; j++)                                                            \
-            s += x[j];                                                                             \
-        return s;                                                                                  \
-    }                                                                                              \
-    /* x (rows,C), y (rows,C) or labels (rows) -> Σ_rows loss */                                  \
-    static double cce_sum_##T(const T *x, const T *y, const ag_tensor *lab, int64_t rows,          \
-                              int64_t c, int logits)                                               \
-    {                                                                                              \
-        double total = 0;                                                                          \
-        for (int64_t r = 0; r < rows; r++) {                                                       \
-            const T *xr = x + r * c;                                                               \
-            double l = 0, norm = logits ? lse_##T(xr, c) : row_sum_##T(xr, c);                     \
-            if (lab) {                                                                             \
-                int64_t j = (int64_t)label_at(lab, r);                                             \
-                l = logits ? norm - xr[j] : -log(clip(xr[j] / norm));                              \
-            } else {                                                                               \
-                for (int64_t j = 0; j < c; j++) {                                                  \
-                    double t = y[r * c + j];                                                       \
-                    l += logits ? t * (norm - xr[j]) : -t * log(clip(xr[j] / norm));               \
-                }                                                                                  \
-            }                                                                                      \
-            total += l;                                                                            \
-        }                                                                                          \
-        return total;                                                                              \
-    }                                                                                              \
-    static void cce_grad_##T(const T *x, const T *y, const ag_tensor *lab, T *gx, int64_t rows,    \
-                             int64_t c, double g, int logits)                                      \
-    {                                                                                              \
-        AG_PARALLEL_FOR(16 * rows * c)                                                             \
-        for (int64_t r = 0; r < rows; r++) {                                                       \
-            const T *xr = x + r * c;                                                               \
-            T *gr = gx + r * c;                                                                    \
-            int64_t l = lab ? (int64_t)label_at(lab, r) : -1;                                      \
-            if (logits) {                                                                          \
-                double lse = lse_##T(xr, c), sy = 1;                                               \
-                if (!lab) sy = row_sum_##T(y + r * c, c);                                          \
-                for (int64_t j = 0; j < c; j++) {                                                  \
-                    double t = lab ? (double)(j == l) : (double)y[r * c + j];                      \
-                    gr[j] += (T)(g * (exp(xr[j] - lse) * sy - t));                                 \
-                }                                                                                  \
-            } else {                                                                               \
-                double s = row_sum_##T(xr, c), dot = 0;                                            \
-                for (int64_t j = 0; j < c; j++) {                                                  \
-                    double t = lab ? (double)(j == l) : (double)y[r * c + j], q = xr[j] / s;       \
-                    if (t != 0 && inside(q)) dot += -g * t;                                        \
-                }                                                                                  \
-                for (int64_t j = 0; j < c; j++) {                                                  \
-                    double t = lab ? (double)(j == l) : (double)y[r * c + j], q = xr[j] / s;       \
-                    double gq = t != 0 && inside(q) ? -g * t / q : 0;                              \
-                    gr[j] += (T)((gq - dot) / s);                                                  \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    static double mse_sum_##T(const T *x, const T *y, int64_t n)                                   \
-    {                                                                                              \
-        double s = 0;                                                                              \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            s += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);                                    \
-        return s;                                                                                  \
-    }                                                                                              \
-    static void mse_grad_##T(const T *x, const T *y, T *gx, int64_t n, double g)                   \
-    {                                                                                              \
-        AG_PARALLEL_FOR(4 * n)                                                                     \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            gx[i] += (T)(g * 2 * ((double)x[i] - y[i]));                                           \
-    }
-LOSS_KERNELS(float)
-LOSS_KERNELS(double)
+#define T float
+#include "loss.inc"
+#undef T
+#define T double
+#include "loss.inc"
+#undef T
 
 /* Examples the mean runs over: elements, or rows of C classes. */
 static int64_t loss_count(const ag_kernel_ctx *k, int64_t *c)

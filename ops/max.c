@@ -28,35 +28,12 @@ static void split(const ag_tensor *x, int axis, int64_t *A, int64_t *N, int64_t 
         *C *= x->shape[i];
 }
 
-#define MAX_KERNELS(T)                                                                             \
-    /* x (A,N,C), mask (A,N) or NULL -> z (A,C), arg (A,C) (-1: all masked) */                     \
-    static void max_forward_##T(const T *x, const uint8_t *mask, T *z, int64_t *arg, int64_t A,    \
-                                int64_t N, int64_t C)                                              \
-    {                                                                                              \
-        AG_PARALLEL_FOR(A *N *C)                                                                   \
-        for (int64_t a = 0; a < A; a++) {                                                          \
-            for (int64_t c = 0; c < C; c++) {                                                      \
-                int64_t best = -1;                                                                 \
-                for (int64_t n = 0; n < N; n++) {                                                  \
-                    if (mask && !mask[a * N + n]) continue;                                        \
-                    if (best < 0 || x[(a * N + n) * C + c] > x[(a * N + best) * C + c]) best = n;  \
-                }                                                                                  \
-                arg[a * C + c] = best;                                                             \
-                z[a * C + c] = best < 0 ? 0 : x[(a * N + best) * C + c];                           \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    /* gz (A,C), arg (A,C) -> gx (A,N,C) += gz at the argmax */                                    \
-    static void max_backward_##T(const T *gz, const int64_t *arg, T *gx, int64_t A, int64_t N,     \
-                                 int64_t C)                                                        \
-    {                                                                                              \
-        AG_PARALLEL_FOR(A *C)                                                                      \
-        for (int64_t a = 0; a < A; a++)                                                            \
-            for (int64_t c = 0; c < C; c++)                                                        \
-                if (arg[a * C + c] >= 0) gx[(a * N + arg[a * C + c]) * C + c] += gz[a * C + c];    \
-    }
-MAX_KERNELS(float)
-MAX_KERNELS(double)
+#define T float
+#include "max.inc"
+#undef T
+#define T double
+#include "max.inc"
+#undef T
 
 static ag_status max_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
                            ag_shape *out, ag_error *err)

@@ -16,63 +16,16 @@ typedef struct {
     double c;
 } scalar_params;
 
-#define SCALAR_KERNELS(T, POW)                                                                     \
-    static void scalar_forward_##T(scalar_kind kind, T c, const T *x, T *z, int64_t n)             \
-    {                                                                                              \
-        switch (kind) {                                                                            \
-        case S_ADD:                                                                                \
-            AG_PARALLEL_FOR(n)                                                                     \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                z[i] = x[i] + c;                                                                   \
-            break;                                                                                 \
-        case S_MUL:                                                                                \
-            AG_PARALLEL_FOR(n)                                                                     \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                z[i] = c * x[i];                                                                   \
-            break;                                                                                 \
-        case S_POW:                                                                                \
-            if (c == 2) {                                                                          \
-                AG_PARALLEL_FOR(n)                                                                 \
-                for (int64_t i = 0; i < n; i++)                                                    \
-                    z[i] = x[i] * x[i];                                                            \
-            } else {                                                                               \
-                AG_PARALLEL_FOR(16 * n)                                                            \
-                for (int64_t i = 0; i < n; i++)                                                    \
-                    z[i] = POW(x[i], c);                                                           \
-            }                                                                                      \
-            break;                                                                                 \
-        }                                                                                          \
-    }                                                                                              \
-    static void scalar_backward_##T(scalar_kind kind, T c, const T *x, const T *gz, T *gx,         \
-                                    int64_t n)                                                     \
-    {                                                                                              \
-        switch (kind) {                                                                            \
-        case S_ADD:                                                                                \
-            AG_PARALLEL_FOR(n)                                                                     \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                gx[i] += gz[i];                                                                    \
-            break;                                                                                 \
-        case S_MUL:                                                                                \
-            AG_PARALLEL_FOR(n)                                                                     \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                gx[i] += c * gz[i];                                                                \
-            break;                                                                                 \
-        case S_POW:                                                                                \
-            if (c == 0) break;                                                                     \
-            if (c == 2) {                                                                          \
-                AG_PARALLEL_FOR(n)                                                                 \
-                for (int64_t i = 0; i < n; i++)                                                    \
-                    gx[i] += 2 * x[i] * gz[i];                                                     \
-            } else {                                                                               \
-                AG_PARALLEL_FOR(16 * n)                                                            \
-                for (int64_t i = 0; i < n; i++)                                                    \
-                    gx[i] += c * POW(x[i], c - 1) * gz[i];                                         \
-            }                                                                                      \
-            break;                                                                                 \
-        }                                                                                          \
-    }
-SCALAR_KERNELS(float, powf)
-SCALAR_KERNELS(double, pow)
+#define T   float
+#define POW powf
+#include "scalar.inc"
+#undef T
+#undef POW
+#define T   double
+#define POW pow
+#include "scalar.inc"
+#undef T
+#undef POW
 
 static ag_status scalar_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
                               ag_shape *out, ag_error *err)

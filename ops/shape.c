@@ -180,31 +180,68 @@ static ag_status transpose_infer(const ag_op *op, const void *params, int n_in, 
     return AG_OK;
 }
 
-/* Visits dst in row-major order, dst's axis i being src's axis perm[i],
- * running STMT with di and si, the flat indices into dst and src. */
-#define TRANSPOSE_LOOP(src, dst, perm, STMT)                                                       \
-    do {                                                                                           \
-        const int r_ = (dst)->rank;                                                                \
-        int64_t st_[AG_MAX_RANK], acc_ = 1, ss_[AG_MAX_RANK];                                      \
-        for (int d = r_ - 1; d >= 0; d--)                                                          \
-            ss_[d] = acc_, acc_ *= (src)->shape[d];                                                \
-        for (int i = 0; i < r_; i++)                                                               \
-            st_[i] = ss_[(perm)[i]];                                                               \
-        const int64_t C_ = r_ ? (dst)->shape[r_ - 1] : 1, cs_ = r_ ? st_[r_ - 1] : 1;              \
-        const int64_t rows_ = C_ ? (dst)->size / C_ : 0;                                           \
-        AG_PARALLEL_FOR((dst)->size)                                                               \
-        for (int64_t row = 0; row < rows_; row++) {                                                \
-            int64_t off = 0, q = row;                                                              \
-            for (int d = r_ - 2; d >= 0; d--) {                                                    \
-                off += q % (dst)->shape[d] * st_[d];                                               \
-                q /= (dst)->shape[d];                                                              \
-            }                                                                                      \
-            for (int64_t c = 0; c < C_; c++) {                                                     \
-                const int64_t di = row * C_ + c, si = off + c * cs_;                               \
-                STMT;                                                                              \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
+/* A walk over dst in row-major order, dst's axis i being src's axis
+ * perm[i]: row r of dst (all axes but the last) starts at src offset
+ * transpose_row_offset(w, r), and its elements are cs apart in src. */
+typedef struct transpose_walk {
+    int rank;
+    int64_t dim[AG_MAX_RANK]; /* dst's dims                   */
+    int64_t st[AG_MAX_RANK];  /* src stride along dst's axes  */
+    int64_t C, cs, rows;      /* row length, its src stride, rows */
+} transpose_walk;
+
+static void transpose_walk_init(transpose_walk *w, const ag_tensor *src, const ag_tensor *dst,
+                                const int *perm)
+{
+    const int r = dst->rank;
+    int64_t ss[AG_MAX_RANK], acc = 1;
+    for (int d = r - 1; d >= 0; d--)
+        ss[d] = acc, acc *= src->shape[d];
+    w->rank = r;
+    for (int i = 0; i < r; i++) {
+        w->st[i] = ss[perm[i]];
+        w->dim[i] = dst->shape[i];
+    }
+    w->C = r ? dst->shape[r - 1] : 1;
+    w->cs = r ? w->st[r - 1] : 1;
+    w->rows = w->C ? dst->size / w->C : 0;
+}
+
+static inline int64_t transpose_row_offset(const transpose_walk *w, int64_t row)
+{
+    int64_t off = 0;
+    for (int d = w->rank - 2; d >= 0; d--) {
+        off += row % w->dim[d] * w->st[d];
+        row /= w->dim[d];
+    }
+    return off;
+}
+
+/* d = s transposed, for elements of 1, 4 and 8 bytes; gx += gz transposed
+ * back, for float and double (shape_transpose.inc). */
+#define TRANSPOSE_FN transpose_copy
+#define ACCUMULATE   0
+#define T            uint8_t
+#include "shape_transpose.inc"
+#undef T
+#define T uint32_t
+#include "shape_transpose.inc"
+#undef T
+#define T uint64_t
+#include "shape_transpose.inc"
+#undef T
+#undef TRANSPOSE_FN
+#undef ACCUMULATE
+#define TRANSPOSE_FN transpose_add
+#define ACCUMULATE   1
+#define T            float
+#include "shape_transpose.inc"
+#undef T
+#define T double
+#include "shape_transpose.inc"
+#undef T
+#undef TRANSPOSE_FN
+#undef ACCUMULATE
 
 static void normalised_perm(const ag_kernel_ctx *k, int *perm)
 {
@@ -219,25 +256,12 @@ static ag_status transpose_forward(ag_kernel_ctx *k)
     normalised_perm(k, perm);
     const ag_tensor *x = k->in[0];
     ag_tensor *z = k->out;
+    transpose_walk w;
+    transpose_walk_init(&w, x, z, perm);
     switch (ag_dtype_size(z->dtype)) {
-    case 1: {
-        const uint8_t *s = x->data;
-        uint8_t *d = z->data;
-        TRANSPOSE_LOOP(x, z, perm, d[di] = s[si]);
-        break;
-    }
-    case 4: {
-        const uint32_t *s = x->data;
-        uint32_t *d = z->data;
-        TRANSPOSE_LOOP(x, z, perm, d[di] = s[si]);
-        break;
-    }
-    default: {
-        const uint64_t *s = x->data;
-        uint64_t *d = z->data;
-        TRANSPOSE_LOOP(x, z, perm, d[di] = s[si]);
-        break;
-    }
+    case 1: transpose_copy_uint8_t(&w, x->data, z->data); break;
+    case 4: transpose_copy_uint32_t(&w, x->data, z->data); break;
+    default: transpose_copy_uint64_t(&w, x->data, z->data); break;
     }
     return AG_OK;
 }
@@ -252,15 +276,12 @@ static ag_status transpose_backward(ag_kernel_ctx *k)
     for (int i = 0; i < k->out->rank; i++)
         inv[perm[i]] = i;
     const ag_tensor *x = k->in[0], *z = k->out;
-    if (z->dtype == AG_FLOAT32) {
-        const float *gz = AG_F32(k->gout);
-        float *gx = AG_F32(k->gin[0]);
-        TRANSPOSE_LOOP(z, x, inv, gx[di] += gz[si]);
-    } else {
-        const double *gz = AG_F64(k->gout);
-        double *gx = AG_F64(k->gin[0]);
-        TRANSPOSE_LOOP(z, x, inv, gx[di] += gz[si]);
-    }
+    transpose_walk w;
+    transpose_walk_init(&w, z, x, inv);
+    if (z->dtype == AG_FLOAT32)
+        transpose_add_float(&w, AG_F32(k->gout), AG_F32(k->gin[0]));
+    else
+        transpose_add_double(&w, AG_F64(k->gout), AG_F64(k->gin[0]));
     return AG_OK;
 }
 

@@ -10,38 +10,16 @@
 
 #include <math.h>
 
-#define SOFTMAX_KERNELS(T, EXP)                                                                    \
-    /* x (rows,n) -> z (rows,n) */                                                                 \
-    static void softmax_forward_##T(const T *x, T *z, int64_t rows, int64_t n)                     \
-    {                                                                                              \
-        AG_PARALLEL_FOR(8 * rows * n)                                                              \
-        for (int64_t r = 0; r < rows; r++) {                                                       \
-            const T *xr = x + r * n;                                                               \
-            T *zr = z + r * n, mx = xr[0], s = 0;                                                  \
-            for (int64_t i = 1; i < n; i++)                                                        \
-                mx = xr[i] > mx ? xr[i] : mx;                                                      \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                s += zr[i] = EXP(xr[i] - mx);                                                      \
-            T inv = 1 / s;                                                                         \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                zr[i] *= inv;                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    /* z, gz (rows,n) -> gx (rows,n) += z (gz - Σ gz z) */                                        \
-    static void softmax_backward_##T(const T *z, const T *gz, T *gx, int64_t rows, int64_t n)      \
-    {                                                                                              \
-        AG_PARALLEL_FOR(4 * rows * n)                                                              \
-        for (int64_t r = 0; r < rows; r++) {                                                       \
-            const T *zr = z + r * n, *gr = gz + r * n;                                             \
-            T *gxr = gx + r * n, dot = 0;                                                          \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                dot += gr[i] * zr[i];                                                              \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                gxr[i] += zr[i] * (gr[i] - dot);                                                   \
-        }                                                                                          \
-    }
-SOFTMAX_KERNELS(float, expf)
-SOFTMAX_KERNELS(double, exp)
+#define T   float
+#define EXP expf
+#include "softmax.inc"
+#undef T
+#undef EXP
+#define T   double
+#define EXP exp
+#include "softmax.inc"
+#undef T
+#undef EXP
 
 static ag_status softmax_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
                                ag_shape *out, ag_error *err)

@@ -40,69 +40,12 @@ static inline int truth(const void *c, ag_dtype t, int64_t i)
         }                                                                                          \
     } while (0)
 
-#define SELECT_KERNELS(T)                                                                          \
-    /* z = cond ? x : y; operands (cond, x, y) */                                                  \
-    static void where_forward_##T(const ag__bcast *p, const ag_tensor *cond, const T *x,           \
-                                  const T *y, T *z)                                                \
-    {                                                                                              \
-        if (p->size == 0) return;                                                                  \
-        const int64_t sc = p->stride[0][p->rank - 1], sx = p->stride[1][p->rank - 1],              \
-                      sy = p->stride[2][p->rank - 1];                                              \
-        CHUNKS(p, {                                                                                \
-            const int64_t oc = ag__bcast_offset(p, 0, row) + c0 * sc;                              \
-            const T *xr = x + ag__bcast_offset(p, 1, row) + c0 * sx;                               \
-            const T *yr = y + ag__bcast_offset(p, 2, row) + c0 * sy;                               \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                z[o + i] = truth(cond->data, cond->dtype, oc + i * sc) ? xr[i * sx] : yr[i * sy];  \
-        });                                                                                        \
-    }                                                                                              \
-    /* z = mask ? x : c; operands (x, mask), x the output's shape */                               \
-    static void masked_fill_forward_##T(const ag__bcast *p, const T *x, const ag_tensor *mask,     \
-                                        T c, T *z)                                                 \
-    {                                                                                              \
-        if (p->size == 0) return;                                                                  \
-        const int64_t sm = p->stride[1][p->rank - 1];                                              \
-        CHUNKS(p, {                                                                                \
-            const int64_t om = ag__bcast_offset(p, 1, row) + c0 * sm;                              \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                z[o + i] = truth(mask->data, mask->dtype, om + i * sm) ? x[o + i] : c;             \
-        });                                                                                        \
-    }                                                                                              \
-    /* out[o] (+)= gz[o] where the condition (operand ci) is `want`, else 0 */                     \
-    static void select_grad_##T(const ag__bcast *p, int ci, const ag_tensor *cond, int want,       \
-                                const T *gz, T *out, int acc)                                      \
-    {                                                                                              \
-        if (p->size == 0) return;                                                                  \
-        const int64_t sc = p->stride[ci][p->rank - 1];                                             \
-        CHUNKS(p, {                                                                                \
-            const int64_t oc = ag__bcast_offset(p, ci, row) + c0 * sc;                             \
-            for (int64_t i = 0; i < n; i++) {                                                      \
-                T v = truth(cond->data, cond->dtype, oc + i * sc) == want ? gz[o + i] : 0;         \
-                if (acc)                                                                           \
-                    out[o + i] += v;                                                               \
-                else                                                                               \
-                    out[o + i] = v;                                                                \
-            }                                                                                      \
-        });                                                                                        \
-    }                                                                                              \
-    /* gin[a] += the gradient of operand a, selected where cond (operand ci) is want */            \
-    static ag_status select_backward_##T(ag_kernel_ctx *k, const ag__bcast *p, int ci, int a,      \
-                                         int want)                                                 \
-    {                                                                                              \
-        const T *gz = (const T *)k->gout->data;                                                    \
-        T *ga = (T *)k->gin[a]->data;                                                              \
-        if (p->in_size[a] == p->size) {                                                            \
-            select_grad_##T(p, ci, k->in[ci], want, gz, ga, 1);                                    \
-            return AG_OK;                                                                          \
-        }                                                                                          \
-        ag_tensor *tmp = ag_kernel_aux(k, 0, k->out->dtype, k->out->rank, k->out->shape);          \
-        if (!tmp) return k->err->code;                                                             \
-        select_grad_##T(p, ci, k->in[ci], want, gz, (T *)tmp->data, 0);                            \
-        ag__bcast_reduce_add_##T(p, a, (const T *)tmp->data, ga, 1.0);                             \
-        return AG_OK;                                                                              \
-    }
-SELECT_KERNELS(float)
-SELECT_KERNELS(double)
+#define T float
+#include "where.inc"
+#undef T
+#define T double
+#include "where.inc"
+#undef T
 
 static void plan_of(const ag_kernel_ctx *k, ag__bcast *p)
 {

@@ -3,12 +3,15 @@
  * verses, verses one side lacks, repeated keys), multi-word book names,
  * tabs in texts, the CRC-32 chapter split, positives and negatives (same
  * split, never the verse itself, the ±3 rule), determinism for a seed,
- * shuffled order, and the file-level builder's outputs and errors. */
+ * shuffled order, the file-level builder's outputs and errors, the
+ * Reina-Valera export's markup and Spanish text, and the output unchanged
+ * byte for byte. */
 #include "attograd_app.h"
 #include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static const char *const books[] = {"Genesis", "I Samuel", "Song of Solomon", "Revelation of John"};
 enum { N_BOOKS = 4, N_CHAPTERS = 14, N_VERSES = 9 };
@@ -310,6 +313,121 @@ static void test_build_files(void **state)
     free(e.b);
 }
 
+/* The Reina-Valera export's markup: Strong's numbers go with the space
+ * before them (several in a row, at the end, before punctuation), other
+ * angle brackets stay; accented letters and ¿ ¡ « » reach the tokenizer
+ * as letters and punctuation; no h2416-like token reaches the vocabulary. */
+static void test_strongs_and_spanish(void **state)
+{
+    (void)state;
+    const char *a = "Genesis 1:30: And to every beast of the earth, wherein there is life.\n"
+                    "Genesis 3:1: Now the serpent was more subtil: Yea, hath God said?\n"
+                    "Genesis 5:5: And all the days that Adam lived were nine hundred years.\n"
+                    "Genesis 5:6: And Seth lived an hundred and five years.\n"
+                    "(engKJV2006eb)\n";
+    const char *b = "Genesis 1:30: Y á toda bestia, en que hay vida <H2416>, toda hierba.\n"
+                    "Genesis 3:1: EMPERO la serpiente dijo: \xC2\xBF"
+                    "Conque <H3588> Dios os "
+                    "ha dicho? \xC2\xA1No! \xC2\xAB"
+                    "Él\xC2\xBB\n"
+                    "Genesis 5:5: Y fueron novecientos <H3967> <H8672>  y treinta años <G0846>\n"
+                    "Genesis 5:6: Y vivió Seth <H>, <h12>, <G12 y Châm ÑANDÚ\n"
+                    "(spaRV1909eb)\n";
+    ag_pairs *out[3];
+    ag_bible_stats st;
+    for (int k = 0; k < 3; k++)
+        out[k] = ag_pairs_new();
+    ag_error err = {0};
+    if (ag_bible_pairs(a, b, 1, out, &st, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(st.markup_a, 0);
+    assert_int_equal(st.markup_b, 5);
+    assert_int_equal(st.common, 4);
+    static const char *const want[4] = {"Y á toda bestia, en que hay vida, toda hierba.",
+                                        "EMPERO la serpiente dijo: \xC2\xBF"
+                                        "Conque Dios os ha dicho? \xC2\xA1No! \xC2\xAB"
+                                        "Él\xC2\xBB",
+                                        "Y fueron novecientos  y treinta años",
+                                        "Y vivió Seth <H>, <h12>, <G12 y Châm ÑANDÚ"};
+    int found[4] = {0};
+    const char *texts[16];
+    int nt = 0;
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < out[k]->n; i++) {
+            texts[nt++] = out[k]->a[i];
+            texts[nt++] = out[k]->b[i];
+            for (int w = 0; w < 4; w++)
+                if (!strcmp(out[k]->b[i], want[w])) found[w] = 1;
+        }
+    for (int w = 0; w < 4; w++)
+        if (!found[w]) fail_msg("no text \"%s\"", want[w]);
+    /* the tokens */
+    int64_t n;
+    char **t = ag_tokenize(want[1], &n, &err);
+    assert_non_null(t);
+    static const char *const toks[] = {"empero", "la", "serpiente", "dijo", "conque", "dios",
+                                       "os",     "ha", "dicho",     "no",   "él"};
+    assert_int_equal(n, 11);
+    for (int i = 0; i < 11; i++)
+        assert_string_equal(t[i], toks[i]);
+    free(t);
+    t = ag_tokenize(want[3], &n, &err);
+    assert_non_null(t);
+    assert_int_equal(n, 9); /* y vivió seth h h12 g12 y châm ñandú */
+    assert_string_equal(t[1], "vivió");
+    assert_string_equal(t[7], "châm");
+    assert_string_equal(t[8], "ñandú");
+    free(t);
+    ag_vocab *v = ag_vocab_build(texts, nt, 1000, &err);
+    assert_non_null(v);
+    for (int32_t id = 2; id < ag_vocab_size(v); id++) {
+        const char *tok = ag_vocab_token(v, id);
+        if ((tok[0] == 'h' || tok[0] == 'g') && tok[1] >= '0' && tok[1] <= '9' &&
+            strcmp(tok, "h12") && strcmp(tok, "g12"))
+            fail_msg("a Strong's number reached the vocabulary: \"%s\"", tok);
+    }
+    assert_int_equal(ag_vocab_lookup(v, "h2416"), AG_VOCAB_OOV);
+    assert_int_not_equal(ag_vocab_lookup(v, "conque"), AG_VOCAB_OOV);
+    ag_vocab_free(v);
+    free_out(out);
+}
+
+/* The files of the synthetic build, byte for byte as the builder wrote them
+ * when the Reina-Valera pairs were added (CRC-32 of each file): texts
+ * without markup come out as they always did. tests/test_dataset_real.sh
+ * checks the real KJV <-> WEB files against their SHA-256. */
+static void test_output_unchanged(void **state)
+{
+    (void)state;
+    exports e = make_exports();
+    ag_pairs *out[3];
+    ag_bible_stats st;
+    build(&e, 1337, out, &st);
+    char dir[64] = "/tmp/ag_bible_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    ag_error err = {0};
+    assert_int_equal(ag_bible_save(out, dir, &err), AG_OK);
+    static const char *const names[3] = {"train.tsv", "val.tsv", "test.tsv"};
+    static const uint32_t want[3] = {0x18da2794, 0x5a654397, 0xb9bbd1e6};
+    for (int k = 0; k < 3; k++) {
+        char path[160];
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        static char bytes[1 << 16];
+        size_t len = fread(bytes, 1, sizeof bytes, f);
+        fclose(f);
+        assert_true(len > 0 && len < sizeof bytes);
+        uint32_t crc = ag_crc32(0, bytes, len);
+        print_message("%s: %zu bytes, crc32 %08x\n", names[k], len, (unsigned)crc);
+        assert_int_equal(crc, want[k]);
+        remove(path);
+    }
+    rmdir(dir);
+    free_out(out);
+    free(e.a);
+    free(e.b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +435,8 @@ int main(void)
         cmocka_unit_test(test_seed_determines_output),
         cmocka_unit_test(test_split_and_line_rules),
         cmocka_unit_test(test_build_files),
+        cmocka_unit_test(test_strongs_and_spanish),
+        cmocka_unit_test(test_output_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,15 @@ out=$("$bin/cnn_attention" --epochs 2 --examples 2000 2>&1) || fail "cnn_attenti
 echo "$out" | grep -q "loss by epoch" || fail "cnn_attention: no loss history"
 echo "$out" | awk '/^loss by epoch:/ { if (!($5 < $4)) exit 1 }' || fail "cnn_attention: loss did not fall"
 
+out=$("$bin/decomposable_attention" --gradcheck 2>&1) || fail "decomposable_attention --gradcheck: $out"
+echo "$out" | grep -q "gradient check (float64): 9 of 9 weights, .*: passed" ||
+    fail "decomposable_attention: gradient check: $out"
+out=$("$bin/decomposable_attention" --summary 2>&1) || fail "decomposable_attention --summary: $out"
+echo "$out" | grep -q "Total params: 10,529" || fail "decomposable_attention: expected 10,529 parameters"
+out=$("$bin/decomposable_attention" --epochs 3 --examples 3000 2>&1) || fail "decomposable_attention training: $out"
+echo "$out" | awk '/^val_accuracy by epoch:/ { if (!($6 > $4 && $6 > 0.7)) exit 1; found = 1 }
+    END { exit !found }' || fail "decomposable_attention: did not learn the translation task: $out"
+
 out=$("$bin/sequential_xor" 2>&1) || fail "sequential_xor: $out"
 echo "$out" | grep -q "xor(1, 0) = 0.9" || fail "sequential_xor: xor(1, 0) not learned: $out"
 

@@ -272,28 +272,28 @@ static void test_mask_flow(void **state)
     ag_node *v = ag_model_input(m, "v", AG_INT32, 1, (int64_t[]){-1});
     ag_layer *emb = ag_layer_embedding(m, 20, 4, 1);
     ag_node *qe = ag_call(emb, q), *ve = ag_call(emb, v);
-    assert_non_null(ag_node_mask(qe));
-    assert_string_equal(ag_node_op_name(ag_node_mask(qe)), "not_equal");
-    assert_ptr_equal(ag_node_input(ag_node_mask(qe), 0), q);
+    assert_non_null(ag_model_mask(m, qe));
+    assert_string_equal(ag_node_op_name(ag_model_mask(m, qe)), "not_equal");
+    assert_ptr_equal(ag_node_input(ag_model_mask(m, qe), 0), q);
     ag_layer *same = ag_layer_conv1d(m, 3, 2, 1, AG_PAD_SAME, AG_ACT_LINEAR, 1);
     ag_node *qc = ag_call(same, qe), *vc = ag_call(same, ve);
-    assert_ptr_equal(ag_node_mask(qc), ag_node_mask(qe));
+    assert_ptr_equal(ag_model_mask(m, qc), ag_model_mask(m, qe));
     ag_node *causal = ag_call(ag_layer_conv1d(m, 3, 2, 1, AG_PAD_CAUSAL, AG_ACT_LINEAR, 1), qe);
-    assert_ptr_equal(ag_node_mask(causal), ag_node_mask(qe));
+    assert_ptr_equal(ag_model_mask(m, causal), ag_model_mask(m, qe));
     assert_null(
-        ag_node_mask(ag_call(ag_layer_conv1d(m, 3, 2, 1, AG_PAD_VALID, AG_ACT_LINEAR, 1), qe)));
+        ag_model_mask(m, ag_call(ag_layer_conv1d(m, 3, 2, 1, AG_PAD_VALID, AG_ACT_LINEAR, 1), qe)));
     assert_null(
-        ag_node_mask(ag_call(ag_layer_conv1d(m, 3, 2, 2, AG_PAD_SAME, AG_ACT_LINEAR, 1), qe)));
+        ag_model_mask(m, ag_call(ag_layer_conv1d(m, 3, 2, 2, AG_PAD_SAME, AG_ACT_LINEAR, 1), qe)));
     ag_node *scores = NULL;
     ag_node *a = ag_call_attention(ag_layer_attention(m, 0, "dot", 0, 0), (ag_node *[]){qc, vc}, 2,
                                    &(ag_attention_call){.attention_scores = &scores});
-    assert_ptr_equal(ag_node_mask(a), ag_node_mask(qe));
+    assert_ptr_equal(ag_model_mask(m, a), ag_model_mask(m, qe));
     assert_non_null(scores);
-    assert_ptr_equal(ag_node_mask(ag_call(ag_layer_dense(m, 2, AG_ACT_LINEAR, 1), a)),
-                     ag_node_mask(qe));
-    assert_null(ag_node_mask(ag_call(ag_layer_global_average_pooling1d(m), a)));
+    assert_ptr_equal(ag_model_mask(m, ag_call(ag_layer_dense(m, 2, AG_ACT_LINEAR, 1), a)),
+                     ag_model_mask(m, qe));
+    assert_null(ag_model_mask(m, ag_call(ag_layer_global_average_pooling1d(m), a)));
     /* no mask without mask_zero */
-    assert_null(ag_node_mask(ag_call(ag_layer_embedding(m, 20, 4, 0), q)));
+    assert_null(ag_model_mask(m, ag_call(ag_layer_embedding(m, 20, 4, 0), q)));
     ASSERT_MODEL_OK(m);
     /* the scores: masked value steps get weight 0 */
     ag_tensor *qi = ids_tensor(1, 3, (int32_t[]){3, 4, 0}),

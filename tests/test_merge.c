@@ -87,11 +87,11 @@ static void test_masks(void **state)
     ag_node *cat_part = ag_call_n(ag_layer_concatenate(m, -1), (ag_node *[]){ea, plain}, 2);
     ag_node *cat_time = ag_call_n(ag_layer_concatenate(m, 1), (ag_node *[]){ea, plain, eb}, 3);
     ASSERT_MODEL_OK(m);
-    assert_null(ag_node_mask(add_part));
-    assert_null(ag_node_mask(mul_part));
-    assert_null(ag_node_mask(cat_part));
-    ag_node *masks[5] = {ag_node_mask(add), ag_node_mask(sub), ag_node_mask(mul), ag_node_mask(cat),
-                         ag_node_mask(cat_time)};
+    assert_null(ag_model_mask(m, add_part));
+    assert_null(ag_model_mask(m, mul_part));
+    assert_null(ag_model_mask(m, cat_part));
+    ag_node *masks[5] = {ag_model_mask(m, add), ag_model_mask(m, sub), ag_model_mask(m, mul),
+                         ag_model_mask(m, cat), ag_model_mask(m, cat_time)};
     for (int i = 0; i < 5; i++)
         assert_non_null(masks[i]);
     ag_node *outs[] = {add, sub, mul, mul_part, add_part, cat, cat_time};

@@ -78,6 +78,10 @@ static void test_tokenize(void **state)
     expect_tokens("\xC3\x86THER \xC3\x96L \xCE\x91\xCE\xA9 \xD0\x96\xD0\x81",
                   (const char *[]){"\xC3\xA6ther", "\xC3\xB6l", "\xCE\xB1\xCF\x89",
                                    "\xD0\xB6\xD1\x91", NULL});
+    /* Spanish: accented letters are letters, ¿ ¡ « » punctuation */
+    expect_tokens(
+        "\xC2\xBFQui\xC3\xA9n? \xC2\xA1Se\xC3\xB1or! \xC2\xAB\xC3\x89l\xC2\xBB ping\xC3\xBCino",
+        (const char *[]){"qui\xC3\xA9n", "se\xC3\xB1or", "\xC3\xA9l", "ping\xC3\xBCino", NULL});
     /* nothing left */
     expect_tokens("", (const char *[]){NULL});
     expect_tokens(" ?! -- ", (const char *[]){NULL});

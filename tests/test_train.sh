@@ -74,6 +74,30 @@ echo "$one" | grep -Eq '^[01]\.[0-9]{6}$' || fail "predict: '$one' is not a prob
     fail "heatmap"
 [ "$(head -c 8 "$T/pair.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "heatmap: not a PNG"
 
+# --- the decomposable attention model: train, save, evaluate, heatmap ---
+out=$("$AG" train --data "$T/syn" --model decomposable --epochs 3 --learning-rate 0.003 --dim 16 \
+    --units 16 --max-tokens 100 --threads 2 --save "$T/d.safetensors" 2>&1) ||
+    fail "train --model decomposable: $out"
+echo "$out" | grep -q "decomposable attention, dim 16, units 16" || fail "decomposable: no settings line"
+echo "$out" | grep -q "^word-overlap baseline (Jaccard" || fail "decomposable: no baseline before training"
+echo "$out" | grep -q "^      word-overlap baseline: accuracy" || fail "decomposable: no baseline beside the test figures"
+test_line=$(echo "$out" | grep "^test: ")
+acc=$(echo "$test_line" | awk '{ print $3 }')
+echo "train --model decomposable: $test_line"
+awk -v a="$acc" 'BEGIN { exit !(a > 0.65) }' || fail "decomposable: test accuracy $acc is not clearly above chance"
+ev=$("$AG" evaluate --model "$T/d.safetensors" --data "$T/syn/test.tsv") || fail "evaluate decomposable: $ev"
+want=$(echo "$test_line" | awk '{ print $3, $6, $9 }')
+got=$(echo "$ev" | awk '{ print $6, $9, $12 }')
+[ "$want" = "$got" ] || fail "decomposable: evaluate after load gives '$got', train gave '$want'"
+"$AG" heatmap --model "$T/d.safetensors" --out "$T/d.png" "w1 w2 w3 w4" "w3 w1 w9" >/dev/null ||
+    fail "heatmap of the decomposable model"
+[ "$(head -c 8 "$T/d.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "decomposable heatmap: not a PNG"
+msg=$("$AG" train --data "$T/syn" --model lstm 2>&1) && fail "train: unknown model accepted"
+echo "$msg" | grep -q "model must be cnn-attention or decomposable, received 'lstm'" || fail "train: message '$msg'"
+msg=$("$AG" train --data "$T/syn" --model decomposable --attention additive 2>&1) &&
+    fail "train: --attention with --model decomposable accepted"
+echo "$msg" | grep -q "cnn-attention's option" || fail "train: message '$msg'"
+
 # --- errors: exit status and a message naming the problem ---
 printf 'a\tb\t1\nc\td\n' > "$T/bad.tsv"
 msg=$("$AG" evaluate --model "$T/m.safetensors" --data "$T/bad.tsv" 2>&1) && fail "evaluate: bad TSV accepted"

@@ -22,7 +22,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: attograd <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n`attograd <command> --help` describes a command's options.\n");
+    fprintf(f, "\n`attograd <command> --help` describes a command's options;\n"
+               "`attograd --version` prints the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -30,6 +31,10 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("attograd %s\n", ag_version());
+        return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);

@@ -8,6 +8,7 @@
  *   validation scores that gives the best validation accuracy (the lowest
  *   such t on a tie). AUC needs no threshold.
  */
+#include "similarity.h"
 #include "tools.h"
 
 #include <math.h>
@@ -63,6 +64,20 @@ static int by_score(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+/* Scores every pair; NULL when out of memory. */
+static scored *score_pairs(const ag_pairs *p)
+{
+    scored *s = malloc(((size_t)p->n + 1) * sizeof *s);
+    for (int64_t i = 0; s && i < p->n; i++) {
+        s[i] = (scored){overlap(p->a[i], p->b[i]), p->label[i]};
+        if (s[i].s < 0) {
+            free(s);
+            s = NULL;
+        }
+    }
+    return s;
+}
+
 /* Scores every pair of path; NULL after printing why. */
 static scored *score_file(const char *path, int64_t *n)
 {
@@ -72,14 +87,7 @@ static scored *score_file(const char *path, int64_t *n)
         fprintf(stderr, "attograd baseline: %s\n", err.msg);
         return NULL;
     }
-    scored *s = malloc((size_t)p->n * sizeof *s);
-    for (int64_t i = 0; s && i < p->n; i++) {
-        s[i] = (scored){overlap(p->a[i], p->b[i]), p->label[i]};
-        if (s[i].s < 0) {
-            free(s);
-            s = NULL;
-        }
-    }
+    scored *s = score_pairs(p);
     if (!s) fprintf(stderr, "attograd baseline: out of memory scoring %s\n", path);
     *n = p->n;
     ag_pairs_free(p);
@@ -131,6 +139,23 @@ static double tune(scored *s, int64_t n, double *best_acc)
     }
     *best_acc = (double)best / (double)n;
     return t;
+}
+
+int sim_baseline(const ag_pairs *val, const ag_pairs *test, sim_baseline_figures *f)
+{
+    if (!val || !test || val->n < 1 || test->n < 1) return 1;
+    scored *v = score_pairs(val), *t = v ? score_pairs(test) : NULL;
+    int rc = 1;
+    if (t) {
+        f->val_auc = auc(v, val->n);
+        f->test_auc = auc(t, test->n);
+        f->threshold = tune(v, val->n, &f->val_accuracy);
+        f->test_accuracy = accuracy(t, test->n, f->threshold);
+        rc = 0;
+    }
+    free(v);
+    free(t);
+    return rc;
 }
 
 int cmd_baseline(int argc, char **argv)

@@ -1,5 +1,6 @@
-/* cmd_dataset.c — `attograd dataset bible --out DIR [--seed N]`: the KJV <-> WEB
- * paraphrase pairs (train.tsv, val.tsv, test.tsv) from Debian's SWORD
+/* cmd_dataset.c — `attograd dataset bible --out DIR [--pair kjv-web|kjv-rv]
+ * [--seed N]`: the KJV <-> WEB paraphrase pairs, or the KJV <-> Reina-Valera
+ * 1909 cross-lingual pairs (train.tsv, val.tsv, test.tsv) from Debian's SWORD
  * modules, exported with diatheke, or from two export files given. */
 #include "tools.h"
 
@@ -12,18 +13,23 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: attograd dataset bible --out DIR [--seed N] [--kjv FILE --web FILE]\n"
+    fprintf(f, "usage: attograd dataset bible --out DIR [--pair kjv-web|kjv-rv] [--seed N]\n"
+               "                              [--kjv FILE --web FILE]\n"
                "                              [--kjv-module NAME] [--web-module NAME]\n"
                "Builds DIR/train.tsv, val.tsv and test.tsv (text_a<TAB>text_b<TAB>label): each\n"
-               "verse of the King James Version paired with the World English Bible's (label\n"
-               "1) and with another verse's (label 0); chapters split by CRC-32 into training,\n"
-               "validation and test. The rules are in data/README.md.\n"
+               "verse of the King James Version paired with the same verse of a second Bible\n"
+               "(label 1) and with another verse's (label 0); chapters split by CRC-32 into\n"
+               "training, validation and test. The rules are in data/README.md.\n"
                "  --out DIR          output directory (created when missing)\n"
+               "  --pair NAME        kjv-web: the World English Bible, a paraphrase (default);\n"
+               "                     kjv-rv: the Spanish Reina-Valera 1909, a translation\n"
                "  --seed N           seed of the negatives and the shuffles (default 1337)\n"
                "  --kjv, --web FILE  use these exports instead of running diatheke\n"
                "  --kjv-module NAME  SWORD module of the first text (default engKJV2006eb)\n"
-               "  --web-module NAME  SWORD module of the second text (default engWEB2015eb)\n"
-               "Needs (Debian): sudo apt-get install diatheke sword-text-kjv sword-text-web\n");
+               "  --web-module NAME  SWORD module of the second text (default: the pair's,\n"
+               "                     engWEB2015eb or spaRV1909eb)\n"
+               "Needs (Debian): sudo apt-get install diatheke sword-text-kjv sword-text-web\n"
+               "                sword-text-sparv\n");
 }
 
 /* Runs diatheke on module and returns its whole output (malloc'd), or NULL
@@ -57,9 +63,9 @@ static char *export_module(const char *module)
     }
     buf[n] = 0;
     if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) == 127) {
-        fprintf(stderr,
-                "attograd dataset: diatheke is not installed (or did not run).\n"
-                "  Install it: sudo apt-get install diatheke sword-text-kjv sword-text-web\n");
+        fprintf(stderr, "attograd dataset: diatheke is not installed (or did not run).\n"
+                        "  Install it: sudo apt-get install diatheke sword-text-kjv sword-text-web "
+                        "sword-text-sparv\n");
         free(buf);
         return NULL;
     }
@@ -68,7 +74,8 @@ static char *export_module(const char *module)
         fprintf(stderr,
                 "attograd dataset: diatheke gave no verses for module %s (output: \"%.200s\").\n"
                 "  Is the module installed? `diatheke -b system -k modulelist` lists them;\n"
-                "  Debian's packages: sudo apt-get install sword-text-kjv sword-text-web\n",
+                "  Debian's packages: sudo apt-get install sword-text-kjv sword-text-web "
+                "sword-text-sparv\n",
                 module, buf);
         free(buf);
         return NULL;
@@ -81,6 +88,10 @@ static void print_stats(const ag_bible_stats *s, const char *out)
     static const char *const names[3] = {"train.tsv", "val.tsv", "test.tsv"};
     printf("verses: %lld in the first text, %lld in the second, %lld in both\n",
            (long long)s->verses_a, (long long)s->verses_b, (long long)s->common);
+    if (s->markup_a || s->markup_b)
+        printf("markup: %lld Strong's numbers (<H2416>, ...) deleted from the first text, %lld "
+               "from the second\n",
+               (long long)s->markup_a, (long long)s->markup_b);
     for (int k = 0; k < 3; k++)
         printf("%s/%-9s %6lld pairs from %5lld verses (%lld negatives from within ±3 verses)\n",
                out, names[k], (long long)s->pairs[k], (long long)s->verses[k],
@@ -90,7 +101,7 @@ static void print_stats(const ag_bible_stats *s, const char *out)
 int cmd_dataset(int argc, char **argv)
 {
     const char *out = NULL, *kjv = NULL, *web = NULL;
-    const char *kjv_module = "engKJV2006eb", *web_module = "engWEB2015eb";
+    const char *kjv_module = "engKJV2006eb", *web_module = NULL, *pair = "kjv-web";
     uint64_t seed = 1337;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
@@ -117,6 +128,8 @@ int cmd_dataset(int argc, char **argv)
             kjv_module = argv[++i];
         else if (!strcmp(a, "--web-module") && has)
             web_module = argv[++i];
+        else if (!strcmp(a, "--pair") && has)
+            pair = argv[++i];
         else if (!strcmp(a, "--seed") && has) {
             char *end;
             seed = strtoull(argv[++i], &end, 10);
@@ -137,6 +150,12 @@ int cmd_dataset(int argc, char **argv)
         fprintf(stderr, "attograd dataset: --out DIR is required (see --help)\n");
         return 2;
     }
+    if (strcmp(pair, "kjv-web") && strcmp(pair, "kjv-rv")) {
+        fprintf(stderr, "attograd dataset: --pair expects kjv-web or kjv-rv, received '%s'\n",
+                pair);
+        return 2;
+    }
+    if (!web_module) web_module = strcmp(pair, "kjv-rv") ? "engWEB2015eb" : "spaRV1909eb";
     if (!kjv != !web) {
         fprintf(stderr, "attograd dataset: --kjv and --web go together\n");
         return 2;

@@ -27,27 +27,39 @@
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: attograd train --data DIR [options]\n"
-        "Trains the CNN+Attention text-similarity network on DIR/train.tsv, keeps the epoch\n"
-        "with the lowest loss on DIR/val.tsv, and reports accuracy, AUC and loss on\n"
-        "DIR/test.tsv (text_a<TAB>text_b<TAB>label files; `attograd dataset bible` makes them).\n"
-        "  --attention MODE     dot (default), concat or additive\n"
-        "  --epochs N           training epochs (default 4)\n"
-        "  --batch-size N       pairs per step (default 64)\n"
-        "  --learning-rate X    Adam's learning rate (default 0.001)\n"
-        "  --max-tokens N       vocabulary size, padding and [UNK] included (default 10000)\n"
-        "  --dim N              embedding dimension (default 64)\n"
-        "  --filters N          Conv1D filters (default 100)\n"
-        "  --seed N             initialisation and shuffling seed (default 1337)\n"
-        "  --threads N          OpenMP threads (default: all cores)\n"
-        "  --limit N            train on the first N training pairs only\n"
-        "  --save MODEL         write the model and its vocabulary (.safetensors)\n"
-        "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n"
-        "  --shards K           cut each batch into K micro-shards, spread over the ranks of\n"
-        "                       `mpirun -np N` (needed when N > 1); the weights depend on K,\n"
-        "                       never on N (default 0: whole batches)\n");
+    fprintf(f,
+            "usage: attograd train --data DIR [options]\n"
+            "Trains a text-similarity network on DIR/train.tsv, keeps the epoch with the lowest\n"
+            "loss on DIR/val.tsv, and reports accuracy, AUC and loss on DIR/test.tsv beside the\n"
+            "word-overlap baseline's (text_a<TAB>text_b<TAB>label files; `attograd dataset bible`\n"
+            "makes them).\n"
+            "  --model NAME         cnn-attention (default: the seeds' CNN+Attention network) or\n"
+            "                       decomposable (Parikh et al.'s attend-compare-aggregate model)\n"
+            "  --attention MODE     cnn-attention's attention: dot (default), concat or additive\n"
+            "  --epochs N           training epochs (default 4)\n"
+            "  --batch-size N       pairs per step (default 64)\n"
+            "  --learning-rate X    Adam's learning rate (default 0.001)\n"
+            "  --max-tokens N       vocabulary size, padding and [UNK] included (default 10000)\n"
+            "  --dim N              embedding dimension (default 64)\n"
+            "  --filters N          cnn-attention's Conv1D filters (default 100)\n"
+            "  --units N            decomposable's feed-forward width (default 64)\n"
+            "  --attend-layers N    decomposable's layers in F, the attend net (default 1)\n"
+            "  --compare-layers N   decomposable's layers in G, the compare net (default 1)\n"
+            "  --dropout X          decomposable's dropout before each Dense (default 0.1)\n"
+            "  --patience N         stop after N epochs without a lower val_loss (default: never)\n"
+            "  --bucket N           batch pairs of similar length: sort each run of N batches'\n"
+            "                       pairs by length, then shuffle the batches (less padding,\n"
+            "                       faster; validation too, not the test pairs, so that the test\n"
+            "                       figures are `attograd evaluate`'s; default 0 = off for\n"
+            "                       cnn-attention, 20 for decomposable)\n"
+            "  --seed N             initialisation and shuffling seed (default 1337)\n"
+            "  --threads N          OpenMP threads (default: all cores)\n"
+            "  --limit N            train on the first N training pairs only\n"
+            "  --save MODEL         write the model and its vocabulary (.safetensors)\n"
+            "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n"
+            "  --shards K           cut each batch into K micro-shards, spread over the ranks of\n"
+            "                       `mpirun -np N` (needed when N > 1); the weights depend on K,\n"
+            "                       never on N (default 0: whole batches)\n");
 }
 
 /* One run's ranks and its first error. */
@@ -152,7 +164,9 @@ typedef struct train_args {
     sim_config cfg;
     const char *data, *save, *heat;
     long long epochs, batch, threads, limit, seed, mt, dim, filters, shards;
-    double lr;
+    long long units, attend, compare, patience, bucket;
+    double lr, dropout;
+    int attention_set;
 } train_args;
 
 static int parse_args(run *r, int argc, char **argv, train_args *t)
@@ -172,8 +186,24 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
         else if (!strcmp(a, "--heatmaps"))
             t->heat = val;
         else if (!strcmp(a, "--attention"))
-            t->cfg.attention = val;
-        else if (!strcmp(a, "--epochs"))
+            t->cfg.attention = val, t->attention_set = 1;
+        else if (!strcmp(a, "--model"))
+            t->cfg.model = val;
+        else if (!strcmp(a, "--units"))
+            ok = parse_int(val, 1, &t->units) && t->units <= 100000;
+        else if (!strcmp(a, "--attend-layers"))
+            ok = parse_int(val, 1, &t->attend) && t->attend <= 8;
+        else if (!strcmp(a, "--compare-layers"))
+            ok = parse_int(val, 1, &t->compare) && t->compare <= 8;
+        else if (!strcmp(a, "--patience"))
+            ok = parse_int(val, 1, &t->patience);
+        else if (!strcmp(a, "--bucket"))
+            ok = parse_int(val, 0, &t->bucket) && t->bucket <= 1000000;
+        else if (!strcmp(a, "--dropout")) {
+            char *end;
+            t->dropout = strtod(val, &end);
+            ok = !*end && t->dropout >= 0 && t->dropout < 1;
+        } else if (!strcmp(a, "--epochs"))
             ok = parse_int(val, 1, &t->epochs);
         else if (!strcmp(a, "--batch-size"))
             ok = parse_int(val, 1, &t->batch);
@@ -208,6 +238,15 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
         fail(r, "--data DIR is required (see --help)");
         return 2;
     }
+    if (strcmp(t->cfg.model, "cnn-attention") && strcmp(t->cfg.model, "decomposable")) {
+        fail(r, "--model must be cnn-attention or decomposable, received '%s'", t->cfg.model);
+        return 2;
+    }
+    if (t->attention_set && strcmp(t->cfg.model, "cnn-attention")) {
+        fail(r, "--attention is cnn-attention's option; --model %s uses dot attention",
+             t->cfg.model);
+        return 2;
+    }
     int n = ag_dist_size(r->d);
     if (n > 1 && !t->shards) {
         fail(r,
@@ -221,20 +260,19 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
 
 static int train(run *R, int argc, char **argv)
 {
-    train_args t = {{"dot", 10000, 64, 100, 1337},
-                    NULL,
-                    NULL,
-                    NULL,
-                    4,
-                    64,
-                    0,
-                    0,
-                    1337,
-                    10000,
-                    64,
-                    100,
-                    0,
-                    0.001};
+    train_args t = {.cfg = {.attention = "dot", .model = "cnn-attention"},
+                    .epochs = 4,
+                    .batch = 64,
+                    .seed = 1337,
+                    .mt = 10000,
+                    .dim = 64,
+                    .filters = 100,
+                    .units = 64,
+                    .attend = 1,
+                    .compare = 1,
+                    .lr = 0.001,
+                    .dropout = 0.1,
+                    .bucket = -1};
     int usage_rc = parse_args(R, argc, argv, &t);
     if (!all_ok(R)) return usage_rc ? usage_rc : 2;
     sim_config cfg = t.cfg;
@@ -243,6 +281,9 @@ static int train(run *R, int argc, char **argv)
     double lr = t.lr;
     int root = R->rank == 0;
     cfg.max_tokens = (int)t.mt, cfg.dim = (int)t.dim, cfg.filters = (int)t.filters;
+    cfg.units = (int)t.units, cfg.attend_layers = (int)t.attend;
+    cfg.compare_layers = (int)t.compare, cfg.dropout = t.dropout;
+    long long bucket = t.bucket >= 0 ? t.bucket : strcmp(cfg.model, "cnn-attention") ? 20 : 0;
     cfg.seed = (uint64_t)t.seed;
     if (t.threads) omp_set_num_threads((int)t.threads);
     if (root) output_dirs(R, save, heat); /* only rank 0 writes files */
@@ -269,9 +310,12 @@ static int train(run *R, int argc, char **argv)
          !(dva = ag_pair_ids_encode(va, v, 0, &err)) ||
          !(dte = ag_pair_ids_encode(te, v, 0, &err)) ||
          sim_source_init(&str, dtr, batch, cfg.seed ? cfg.seed : 1, &err) ||
-         sim_source_init(&sva, dva, batch, 0, &err) || sim_source_init(&ste, dte, batch, 0, &err)))
+         sim_source_init(&sva, dva, batch, 0, &err) || sim_source_init(&ste, dte, batch, 0, &err) ||
+         sim_source_bucket(&str, bucket, &err) || sim_source_bucket(&sva, bucket, &err)))
         fail(R, "%s", err.msg);
     if (!R->st && !(m = sim_build(&cfg, msg, sizeof msg))) fail(R, "%s", msg);
+    sim_baseline_figures base = {0};
+    int have_base = root && !R->st && !sim_baseline(va, te, &base);
     ag_optimizer_config adam = ag_optimizer_defaults(AG_ADAM);
     adam.learning_rate = lr;
     if (m && ag_model_compile(m, &adam, AG_LOSS_BINARY_CROSSENTROPY, 0,
@@ -285,9 +329,19 @@ static int train(run *R, int argc, char **argv)
                (long long)tr->n, (long long)va->n, (long long)te->n, ag_vocab_size(v),
                100.0 * (double)dva->n_oov / (double)dva->n_tokens,
                100.0 * (double)dte->n_oov / (double)dte->n_tokens);
+        if (have_base)
+            printf("word-overlap baseline (Jaccard > %.4f, tuned on validation): val accuracy "
+                   "%.4f - auc %.4f; test accuracy %.4f - auc %.4f\n",
+                   base.threshold, base.val_accuracy, base.val_auc, base.test_accuracy,
+                   base.test_auc);
         ag_model_summary(m, stdout);
-        printf("%s attention, %d threads, batch %lld, Adam %g, %lld epochs\n", cfg.attention,
-               omp_get_max_threads(), batch, lr, epochs);
+        if (!strcmp(cfg.model, "cnn-attention"))
+            printf("cnn-attention, %s attention, ", cfg.attention);
+        else
+            printf("decomposable attention, dim %d, units %d, %d+%d layers, dropout %g, ", cfg.dim,
+                   cfg.units, cfg.attend_layers, cfg.compare_layers, cfg.dropout);
+        printf("%d threads, batch %lld%s, Adam %g, %lld epochs\n", omp_get_max_threads(), batch,
+               bucket ? " (length buckets)" : "", lr, epochs);
         if (t.shards)
             printf("data parallel: %d rank%s, %lld shards per batch\n", ag_dist_size(R->d),
                    ag_dist_size(R->d) == 1 ? "" : "s", t.shards);
@@ -299,8 +353,8 @@ static int train(run *R, int argc, char **argv)
     o.shuffle = 0; /* the source reshuffles the pairs themselves each epoch */
     o.verbose = 1;
     o.val_source = &sva.src;
-    o.early_stopping = 1;         /* used only to keep the best epoch: */
-    o.patience = (int)epochs + 1; /* it never stops training early */
+    o.early_stopping = 1; /* keeps the best epoch; stops only with --patience */
+    o.patience = t.patience ? (int)t.patience : (int)epochs + 1;
     o.restore_best_weights = 1;
     o.shards = (int)t.shards;
     o.dist = R->d;
@@ -312,8 +366,9 @@ static int train(run *R, int argc, char **argv)
     }
     double wall = sim_now() - t0, per_epoch = sva.timed_total / h.epochs;
     if (root && h.best_epoch >= 0)
-        printf("best epoch %d (val_loss %.4f - val_accuracy %.4f)\n", h.best_epoch + 1,
-               h.val_loss[h.best_epoch], h.val_metric[0][h.best_epoch]);
+        printf("best epoch %d of %d (val_loss %.4f - val_accuracy %.4f - val_auc %.4f)\n",
+               h.best_epoch + 1, h.epochs, h.val_loss[h.best_epoch], h.val_metric[0][h.best_epoch],
+               h.val_metric[1][h.best_epoch]);
     else if (root)
         printf("no epoch had a finite val_loss: keeping the last epoch's weights\n");
 
@@ -322,6 +377,11 @@ static int train(run *R, int argc, char **argv)
         fail(R, "%s", ag_model_error(m));
     } else if (root) {
         printf("test: accuracy %.4f - auc %.4f - loss %.4f\n", metric[0], metric[1], loss);
+        if (have_base)
+            printf("      word-overlap baseline: accuracy %.4f - auc %.4f (%s by %+.4f)\n",
+                   base.test_accuracy, base.test_auc,
+                   metric[0] >= base.test_accuracy ? "the model beats it" : "it beats the model",
+                   metric[0] - base.test_accuracy);
         printf("training: %.1f s per epoch, %.0f pairs per second (%.0f s in all with "
                "validation)\n",
                per_epoch, (double)tr->n / per_epoch, wall);
@@ -331,9 +391,11 @@ static int train(run *R, int argc, char **argv)
         char *vs = ag_vocab_to_string(v, &err);
         char mts[32];
         snprintf(mts, sizeof mts, "%d", cfg.max_tokens);
-        const char *keys[3] = {"vocabulary", "task", "attention"};
-        const char *vals[3] = {vs, "text-similarity", cfg.attention};
-        if (!vs || ag_model_save(m, save, keys, vals, 3))
+        const char *keys[4] = {"vocabulary", "task", "attention", "model"};
+        const char *vals[4] = {vs, "text-similarity",
+                               strcmp(cfg.model, "cnn-attention") ? "dot" : cfg.attention,
+                               cfg.model};
+        if (!vs || ag_model_save(m, save, keys, vals, 4))
             fail(R, "%s", vs ? ag_model_error(m) : err.msg);
         else
             printf("saved %s\n", save);

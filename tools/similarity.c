@@ -21,8 +21,26 @@ double sim_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static ag_model *build_decomposable(const sim_config *c, char *err, size_t errlen)
+{
+    ag_decomposable_config d = ag_decomposable_defaults();
+    d.max_tokens = c->max_tokens, d.dim = c->dim, d.units = c->units;
+    d.attend_layers = c->attend_layers, d.compare_layers = c->compare_layers;
+    d.dropout = c->dropout, d.seed = c->seed;
+    ag_error e = {0};
+    ag_model *m = ag_decomposable_model(&d, &e);
+    if (!m) snprintf(err, errlen, "building the model: %s", e.msg);
+    return m;
+}
+
 ag_model *sim_build(const sim_config *c, char *err, size_t errlen)
 {
+    if (c->model && !strcmp(c->model, "decomposable")) return build_decomposable(c, err, errlen);
+    if (c->model && strcmp(c->model, "cnn-attention")) {
+        snprintf(err, errlen, "--model must be cnn-attention or decomposable, received '%s'",
+                 c->model);
+        return NULL;
+    }
     int mode = !strcmp(c->attention, "dot")        ? 0
                : !strcmp(c->attention, "concat")   ? 1
                : !strcmp(c->attention, "additive") ? 2
@@ -62,15 +80,52 @@ ag_model *sim_build(const sim_config *c, char *err, size_t errlen)
 
 /* ---- batches ---- */
 
+typedef struct sized_row {
+    int64_t len, row;
+} sized;
+
+static int by_len(const void *x, const void *y)
+{
+    const sized *a = x, *b = y;
+    if (a->len != b->len) return a->len < b->len ? -1 : 1;
+    return (a->row > b->row) - (a->row < b->row);
+}
+
+/* The pair's longer text, in tokens: what its batch is padded to. */
+static int64_t pair_len(const ag_pair_ids *d, int64_t i)
+{
+    int64_t la = d->a_off[i + 1] - d->a_off[i], lb = d->b_off[i + 1] - d->b_off[i];
+    return la > lb ? la : lb;
+}
+
+/* Sorts order[0..n) by pair length in runs of `run` rows (ties by
+ * position, so the result is deterministic). */
+static void sort_runs(sim_source *s, sized *tmp, int64_t run)
+{
+    for (int64_t lo = 0; lo < s->n; lo += run) {
+        int64_t m = s->n - lo < run ? s->n - lo : run;
+        for (int64_t k = 0; k < m; k++)
+            tmp[k] = (sized){pair_len(s->d, s->order[lo + k]), s->order[lo + k]};
+        qsort(tmp, (size_t)m, sizeof *tmp, by_len);
+        for (int64_t k = 0; k < m; k++)
+            s->order[lo + k] = tmp[k].row;
+    }
+}
+
 static ag_status sim_get_batch(void *user, int64_t batch, const ag_tensor **inputs,
                                const ag_tensor **target, ag_error *err)
 {
     sim_source *s = user;
     if (s->calls++ % s->src.n_batches == 0) {
         if (s->shuffle_seed) ag_rng_shuffle(&s->rng, s->order, s->n);
+        if (s->shuffle_seed && s->bucket) {
+            sort_runs(s, s->sort_tmp, s->bucket * s->batch_size);
+            ag_rng_shuffle(&s->rng, s->batch_perm, s->src.n_batches);
+        }
         s->pass_start = sim_now();
         if (s->timed) s->timed_total += s->pass_start - s->timed->pass_start;
     }
+    if (s->batch_perm) batch = s->batch_perm[batch];
     int64_t first = batch * s->batch_size;
     int64_t rows = s->n - first < s->batch_size ? s->n - first : s->batch_size;
     ag_status st = ag_pair_batch(s->d, s->order + first, rows, &s->a, &s->b, &s->y, err);
@@ -101,9 +156,29 @@ ag_status sim_source_init(sim_source *s, const ag_pair_ids *d, int64_t batch_siz
     return AG_OK;
 }
 
+ag_status sim_source_bucket(sim_source *s, int64_t bucket, ag_error *err)
+{
+    if (bucket <= 0) return AG_OK;
+    s->bucket = bucket;
+    s->sort_tmp = malloc(((size_t)s->n + 1) * sizeof *s->sort_tmp);
+    if (!s->sort_tmp) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+    if (!s->shuffle_seed) { /* a fixed order: sorted once, whole */
+        sort_runs(s, s->sort_tmp, s->n > 0 ? s->n : 1);
+        return AG_OK;
+    }
+    s->batch_perm = malloc(((size_t)s->src.n_batches + 1) * sizeof *s->batch_perm);
+    if (!s->batch_perm) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < s->src.n_batches; i++)
+        s->batch_perm[i] = i;
+    return AG_OK;
+}
+
 void sim_source_release(sim_source *s)
 {
     free(s->order);
+    free(s->sort_tmp);
+    free(s->batch_perm);
+    s->sort_tmp = NULL, s->batch_perm = NULL;
     ag_tensor_release(&s->a);
     ag_tensor_release(&s->b);
     ag_tensor_release(&s->y);

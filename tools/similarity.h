@@ -20,8 +20,21 @@ typedef struct sim_config {
     const char *attention; /* "dot", "concat" or "additive" */
     int max_tokens, dim, filters;
     uint64_t seed;
+    /* "cnn-attention" (the network above, the default) or "decomposable"
+     * (ag_decomposable_model: dim, units, the layer counts and dropout) */
+    const char *model;
+    int units, attend_layers, compare_layers;
+    double dropout;
 } sim_config;
 ag_model *sim_build(const sim_config *c, char *err, size_t errlen);
+
+/* The word-overlap baseline (cmd_baseline.c): Jaccard overlap of the token
+ * sets, the threshold tuned for accuracy on val. 0, or 1 when out of
+ * memory or a set is empty. */
+typedef struct sim_baseline_figures {
+    double threshold, val_accuracy, val_auc, test_accuracy, test_auc;
+} sim_baseline_figures;
+int sim_baseline(const ag_pairs *val, const ag_pairs *test, sim_baseline_figures *f);
 
 /* Batches of encoded pairs in the order order[0..n-1] (NULL: file order),
  * batch_size rows each (the last may be shorter), each batch padded to its
@@ -42,9 +55,19 @@ typedef struct sim_source {
     double timed_total;
     ag_tensor a, b, y;
     ag_batch_source src;
+    /* length buckets (sim_source_bucket) */
+    int64_t bucket, *batch_perm;
+    struct sized_row *sort_tmp;
 } sim_source;
 ag_status sim_source_init(sim_source *s, const ag_pair_ids *d, int64_t batch_size,
                           uint64_t shuffle_seed, ag_error *err);
+/* Batches of pairs of similar length, so that less of each batch is
+ * padding (the masks make the padding irrelevant to the results, not to the
+ * time). A shuffled source, after each pass's shuffle, sorts every run of
+ * `bucket` batches' rows by the pair's longer text and then shuffles the
+ * order of the batches; a fixed-order source is sorted by length once. 0
+ * leaves the source as it is. */
+ag_status sim_source_bucket(sim_source *s, int64_t bucket, ag_error *err);
 void sim_source_release(sim_source *s);
 double sim_now(void); /* seconds, monotonic */
 

@@ -24,7 +24,9 @@ extern "C" {
  * (standardize="lower_and_strip_punctuation", split="whitespace"):
  * lowercase, delete the ASCII characters !"#$%&()*+,-./:;<=>?@[\]^_`{|}~'
  * (before splitting: "well-known" -> "wellknown"; curly quotes and other
- * non-ASCII marks stay, as in Keras), split on ASCII whitespace.
+ * non-ASCII marks stay, as in Keras) and the Spanish marks ¿ ¡ « » (which
+ * Keras's ASCII set keeps), split on ASCII whitespace. Accented letters are
+ * letters, lowercased: "¿Quién?" -> "quién".
  * Returns a NULL-terminated array of the *n_tokens tokens, in one block:
  * release it with free(). NULL (err set) only on a NULL text or no memory. */
 AG_API char **ag_tokenize(const char *text, int64_t *n_tokens, ag_error *err);
@@ -101,10 +103,11 @@ AG_API void ag_pair_ids_free(ag_pair_ids *d);
 AG_API ag_status ag_pair_batch(const ag_pair_ids *d, const int64_t *rows, int64_t n_rows,
                                ag_tensor *a, ag_tensor *b, ag_tensor *y, ag_error *err);
 
-/* The KJV <-> WEB paraphrase pairs (data/README.md gives the rules in full).
+/* The KJV <-> WEB (or Reina-Valera) pairs (data/README.md gives the rules in full).
  * From two diatheke plain exports (`diatheke -b engKJV2006eb -f plain -k
  * "Genesis 1:1-Revelation of John 22:21"`): verse lines
- * ^\s*(.+?) (\d+):(\d+): (.*)$ (other lines ignored), texts trimmed, empty
+ * ^\s*(.+?) (\d+):(\d+): (.*)$ (other lines ignored), Strong's numbers
+ * (<H2416>, <G3361>) deleted with the space before them, texts trimmed, empty
  * verses dropped, only verses both have, in A's order; split by chapter,
  * crc32("Book Chapter") % 10: 0 test, 1 validation, else training; per
  * verse a positive (A, B, 1) and a negative (A, B of another verse of the
@@ -118,6 +121,7 @@ typedef struct ag_bible_stats {
     int64_t verses[3];          /* per split (AG_SPLIT_*)                    */
     int64_t pairs[3];           /* pairs written per split                   */
     int64_t near_negatives[3];  /* negatives taken from within ±3 verses     */
+    int64_t markup_a, markup_b; /* Strong's numbers deleted from each export */
 } ag_bible_stats;
 /* The split of a chapter: AG_SPLIT_TEST, _VAL or _TRAIN. */
 AG_API int ag_bible_split(const char *book, long chapter);
@@ -154,6 +158,38 @@ typedef struct ag_heatmap_info {
 AG_API ag_status ag_heatmap_png(const char *path, const float *weights, int tq, int tv,
                                 const char *const *query_tokens, const char *const *value_tokens,
                                 const char *title, ag_heatmap_info *info, ag_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Text-pair models                                                          */
+/* ------------------------------------------------------------------------ */
+/* The Decomposable Attention model (Parikh et al. 2016, "A Decomposable
+ * Attention Model for Natural Language Inference") with ESIM's comparison
+ * features, in Keras layers (docs/decomposable.md draws it):
+ *   text_a (B,Ta), text_b (B,Tb) int32 ids, 0 = padding
+ *   Embedding(max_tokens, dim, mask_zero=True), shared     -> a (B,Ta,dim), b
+ *   attend:    F = [Dropout, Dense(units, relu)] x attend_layers, shared
+ *              Attention() named "attention", called twice (masks both ways):
+ *              β = Attention([F(a), b, F(b)])  a's tokens over b   (B,Ta,dim)
+ *              α = Attention([F(b), a, F(a)])  b's tokens over a   (B,Tb,dim)
+ *   compare:   G = [Dropout, Dense(units, relu)] x compare_layers, shared
+ *              v_a = G(Concatenate([a, β, Subtract([a, β]), Multiply([a, β])]))
+ *              v_b = G(Concatenate([b, α, Subtract([b, α]), Multiply([b, α])]))
+ *   aggregate: GlobalAveragePooling1D (mask-aware) of v_a and of v_b,
+ *              Concatenate -> Dropout, Dense(units, relu) -> Dense(1, sigmoid)
+ * Dropout layers are left out when dropout is 0. The attention layer's
+ * first call is a over b: its scores are the a -> b heatmap. NULL (err set)
+ * on a bad size or no memory. */
+typedef struct ag_decomposable_config {
+    int64_t max_tokens, dim, units;
+    int attend_layers, compare_layers; /* >= 1 */
+    double dropout;                    /* [0, 1) */
+    ag_dtype dtype;                    /* AG_FLOAT32, or AG_FLOAT64 to gradient-check */
+    uint64_t seed;
+} ag_decomposable_config;
+/* max_tokens 10000, dim 64, units 64, one layer each, dropout 0.1, float32,
+ * seed 1337. */
+AG_API ag_decomposable_config ag_decomposable_defaults(void);
+AG_API ag_model *ag_decomposable_model(const ag_decomposable_config *c, ag_error *err);
 
 #ifdef __cplusplus
 }

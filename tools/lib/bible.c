@@ -8,7 +8,9 @@
  *      leading whitespace is as long as possible, the book the shortest
  *      prefix after it that lets the rest match; \s is ASCII whitespace and
  *      \d ASCII digits. Every other line (headings, the module name) is
- *      ignored. Tabs in a text become spaces; the text is trimmed; empty
+ *      ignored. Strong's numbers (<H2416>, <G3361>: '<', G or H, digits,
+ *      '>') are deleted with the whitespace before them (the Reina-Valera
+ *      export has them). Tabs in a text become spaces; the text is trimmed; empty
  *      verses are dropped; a key (book, chapter, verse) seen twice in one
  *      export keeps its first text.
  *   2. Only verses both exports have are kept, in the first export's order.
@@ -88,7 +90,38 @@ static int parse_line(char *line, char **book, char **book_end, long *ch, long *
     return 0;
 }
 
-static ag_status parse_export(char *buf, const char *name, verse_list *out, ag_error *err)
+/* Length of a Strong's number <G1234> / <H1234> at s, or 0. */
+static size_t strongs_len(const char *s)
+{
+    if (s[0] != '<' || (s[1] != 'G' && s[1] != 'H') || !dig(s[2])) return 0;
+    size_t n = 2;
+    while (dig(s[n]))
+        n++;
+    return s[n] == '>' ? n + 1 : 0;
+}
+
+/* Deletes every Strong's number in text, with the whitespace before it, in
+ * place; returns how many. */
+static int64_t strip_strongs(char *text)
+{
+    int64_t removed = 0;
+    char *w = text;
+    for (const char *r = text; *r;) {
+        size_t k = strongs_len(r);
+        if (k) {
+            while (w > text && ws(w[-1]))
+                w--;
+            r += k;
+            removed++;
+        } else
+            *w++ = *r++;
+    }
+    *w = 0;
+    return removed;
+}
+
+static ag_status parse_export(char *buf, const char *name, verse_list *out, int64_t *markup,
+                              ag_error *err)
 {
     out->buf = buf;
     for (char *line = buf; *line;) {
@@ -97,6 +130,7 @@ static ag_status parse_export(char *buf, const char *name, verse_list *out, ag_e
         char *book, *book_end, *text;
         long ch, vs;
         if (parse_line(line, &book, &book_end, &ch, &vs, &text)) {
+            *markup += strip_strongs(text);
             for (char *c = text; *c; c++)
                 if (*c == '\t') *c = ' ';
             while (ws(*text))
@@ -251,8 +285,8 @@ static ag_status bible_pairs(const char *export_a, const char *export_b, const c
         s = ag_error_set(err, AG_ERR_NOMEM, "bible: out of memory");
         goto done;
     }
-    if ((s = parse_export(ba, name_a, &la, err))) goto done;
-    if ((s = parse_export(bb, name_b, &lb, err))) goto done;
+    if ((s = parse_export(ba, name_a, &la, &st->markup_a, err))) goto done;
+    if ((s = parse_export(bb, name_b, &lb, &st->markup_b, err))) goto done;
     st->verses_a = la.n, st->verses_b = lb.n;
 
     /* the join: A's verses in A's order (the first of a repeated key only)

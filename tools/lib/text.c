@@ -3,8 +3,10 @@
  * output_mode="int"), and the batches a text-pair model eats.
  *
  *   standardize: lowercase; delete every character of Keras's default strip
- *                set  !"#$%&()*+,-./:;<=>?@[\]^_`{|}~'  (ASCII only: curly
- *                quotes, dashes and other non-ASCII marks stay, as in Keras)
+ *                set  !"#$%&()*+,-./:;<=>?@[\]^_`{|}~'  and the Spanish
+ *                marks ¿ ¡ « » (Keras's set is ASCII only and would keep
+ *                "¿quién" apart from "quién"; curly quotes, dashes and
+ *                other non-ASCII marks stay, as in Keras)
  *   split:       on ASCII whitespace (space, \t, \n, \v, \f, \r)
  *   vocabulary:  id 0 = padding "", id 1 = out-of-vocabulary "[UNK]", then the
  *                most frequent training tokens, at most max_tokens - 2 of
@@ -15,9 +17,11 @@
  *                its mask (id != 0) is never all false.
  *
  * Punctuation is deleted before splitting, as Keras does: "well-known" is
- * one token "wellknown", "a - b" is two. Lowercasing covers ASCII, Latin-1,
- * Latin Extended-A, basic Greek and Cyrillic capitals (the ones whose
- * lowercase has the same UTF-8 length); other bytes pass unchanged.
+ * one token "wellknown", "a - b" is two. Every other character, accented
+ * letters included (á é í ó ú ñ ü, â î ê ô û), is part of a word.
+ * Lowercasing covers ASCII, Latin-1, Latin Extended-A, basic Greek and
+ * Cyrillic capitals (the ones whose lowercase has the same UTF-8 length);
+ * other bytes pass unchanged.
  */
 #include "app.h"
 
@@ -32,6 +36,12 @@ static int is_space(unsigned char c)
 static int is_punct(unsigned char c)
 {
     return c && c < 0x80 && strchr("!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'", c) != NULL;
+}
+
+/* The Spanish marks ¿ ¡ « » (U+00BF, U+00A1, U+00AB, U+00BB): bytes C2 xx. */
+static int is_spanish_punct(const unsigned char *p)
+{
+    return p[0] == 0xC2 && (p[1] == 0xBF || p[1] == 0xA1 || p[1] == 0xAB || p[1] == 0xBB);
 }
 
 /* Lowercase of a code point below U+0800 whose lowercase is also below U+0800
@@ -69,6 +79,10 @@ static int64_t split_tokens(const char *text, char *out, const char **tok, int64
         }
         if (is_punct(c)) {
             p++;
+            continue;
+        }
+        if (is_spanish_punct(p)) {
+            p += 2;
             continue;
         }
         if (!in_tok) {
