@@ -113,10 +113,18 @@ static ag_node *attention_call(ag_layer *l, ag_node *const *in, int n, ag_layer_
     ag_node *scale = l->use_scale ? l->w[0] : NULL;
     ag_node *concat_w =
         !is_additive(l) && l->score_mode == AG_SCORE_CONCAT ? l->w[l->use_scale ? 1 : 0] : NULL;
+    /* Dot scores without return_attention_scores: the call runs fused,
+     * without storing the weights, and the record's scores are a node beside
+     * it, computed only when asked for (ag_model_run's extras). */
+    const int fused = ao.mode == AG_SCORE_DOT && !rec->kw.return_attention_scores;
     ag_node *weights = NULL;
     ag_node *out = ag_attention(m->g, in[0], in[1], n == 3 ? in[2] : NULL, qmask, vmask, scale,
-                                concat_w, &ao, &weights);
+                                concat_w, &ao, fused ? NULL : &weights);
     if (!out) return NULL;
+    if (fused)
+        weights =
+            ag_attention_weights(m->g, in[0], n == 3 ? in[2] : in[1], vmask, scale, concat_w, &ao);
+    if (!weights) return NULL;
     rec->out_mask = qmask;
     rec->extra[rec->n_extra++] = weights; /* what a heatmap plots, asked for or not */
     return out;

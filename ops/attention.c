@@ -37,288 +37,29 @@
  * gradients are per-row partial sums reduced serially. Results do not depend
  * on the thread count.
  */
-#include "../framework/internal.h"
+#include "attention.h"
+#include "gemm.h"
 
-#include <math.h>
-
-typedef struct attn_params {
-    ag_score_mode mode;
-    int causal;
-    double dropout;
-    uint64_t seed;
-    int64_t heads;            /* the mask's batch is the batch / heads          */
-    int mask_rank;            /* 2: (B/H,Tv), 3: (B/H,Tq,Tv)                    */
-    int zero_masked;          /* masked weights are 0 after the softmax         */
-    int i_mask, i_scale, i_w; /* input positions, -1 when absent */
-} attn_params;
-
-enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_COUNT };
-
-/* What the kernels need, independent of the float type. */
-typedef struct attn_run {
-    int64_t B, Tq, Tv, D;
-    ag_score_mode mode;
-    int causal;
-    const ag_tensor *mask; /* (B/H,Tv) or (B/H,Tq,Tv), any dtype, nonzero = true; or NULL */
-    int64_t heads;
-    int mask3, zero_masked;
-    int drop; /* dropout active */
-    double rate;
-    uint64_t seed, step;
-} attn_run;
-
-static inline int mask_on(const ag_tensor *m, int64_t i)
-{
-    switch (m->dtype) {
-    case AG_BOOL: return AG_U8(m)[i] != 0;
-    case AG_INT32: return AG_I32(m)[i] != 0;
-    case AG_INT64: return AG_I64(m)[i] != 0;
-    case AG_FLOAT32: return AG_F32(m)[i] != 0;
-    case AG_FLOAT64: return AG_F64(m)[i] != 0;
-    }
-    return 1;
-}
-
-/* Query i may not attend to key j (the mask false, or causal and j > i). */
-static inline int attn_masked(const attn_run *p, int64_t b, int64_t i, int64_t j)
-{
-    if (p->causal && j > i) return 1;
-    if (!p->mask) return 0;
-    const int64_t mb = b / p->heads;
-    return !mask_on(p->mask, p->mask3 ? (mb * p->Tq + i) * p->Tv + j : mb * p->Tv + j);
-}
-
-/* tanh for the float32 kernels. glibc's tanhf is a scalar call (about 10 ns);
- * this one is plain arithmetic the compiler vectorises: in double precision,
- * e = e^(2|x|) by range reduction (2|x| = n ln 2 + r, |r| <= ln2/2, 2^n built in
- * the exponent bits) and a degree-8 Taylor polynomial (error < 1e-9), then
- * tanh|x| = (e - 1)/(e + 1), or |x| - |x|^3/3 for |x| < 2^-10 where that
- * quotient would cancel. Rounded to float it is within 1 ulp of the exact tanh
- * (tests/test_attention.c checks it). |x| >= 10 gives
- * 1 - 4e-9, which rounds to 1 like tanh itself. */
-static inline float attn_tanhf(float xf)
-{
-    const double x = xf, ax0 = fabs(x), ax = ax0 < 10.0 ? ax0 : 10.0, y = 2 * ax;
-    /* n = round(y / ln 2): adding 1.5·2^52 rounds, and leaves n in the low bits */
-    union {
-        double d;
-        uint64_t u;
-    } m = {.d = y * 1.4426950408889634 + 6755399441055744.0};
-    const double n = m.d - 6755399441055744.0;
-    const double r = (y - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
-    double p = 1.0 / 40320;
-    p = p * r + 1.0 / 5040;
-    p = p * r + 1.0 / 720;
-    p = p * r + 1.0 / 120;
-    p = p * r + 1.0 / 24;
-    p = p * r + 1.0 / 6;
-    p = p * r + 0.5;
-    p = p * r + 1;
-    p = p * r + 1;
-    m.u = (m.u + 1023) << 52; /* 2^n */
-    const double e = p * m.d, t = ax < 0x1p-10 ? ax - ax * ax * ax / 3 : (e - 1) / (e + 1);
-    return (float)copysign(t, x);
-}
+enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_PACK, AUX_COUNT };
 
 /* The same, callable from the tests (tests/test_attention.c checks its accuracy). */
 float ag__attention_tanhf(float x);
 float ag__attention_tanhf(float x) { return attn_tanhf(x); }
 
-static inline int attn_keep(const attn_run *p, int64_t idx)
-{
-    return ag_rand_uniform(p->seed, p->step, (uint64_t)idx) >= p->rate;
-}
-
-/* The kernels, written once and instantiated for float and double.
- *
- * forward: q (B,Tq,D), k (B,Tv,D), scale (1|D) or NULL, w (1) or NULL
- *   -> r (B,Tq,Tv) raw scores (dot, concat), a (B,Tq,Tv) softmax, z (B,Tq,Tv) */
-#define ATTN_FORWARD(T, EXP, TANH)                                                                 \
-    static void attn_forward_##T(const attn_run *p, const T *q, const T *k, const T *scale,        \
-                                 const T *w, T *r, T *a, T *z)                                     \
-    {                                                                                              \
-        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, rows = p->B * p->Tq;                       \
-        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
-        const T wv = w ? w[0] : 1;                                                                 \
-        const T inv_keep = (T)(1.0 / (1.0 - p->rate));                                             \
-        AG_PARALLEL_FOR(rows *Tv *(2 * D + 8))                                                     \
-        for (int64_t row = 0; row < rows; row++) {                                                 \
-            const int64_t b = row / Tq, i = row % Tq;                                              \
-            const T *qi = q + row * D;                                                             \
-            T *ar = a + row * Tv, *zr = z + row * Tv, *rr = r ? r + row * Tv : NULL;               \
-            T mx = -INFINITY;                                                                      \
-            for (int64_t j = 0; j < Tv; j++) {                                                     \
-                const T *kj = k + (b * Tv + j) * D;                                                \
-                T s = 0;                                                                           \
-                if (p->mode == AG_SCORE_DOT) {                                                     \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        s += qi[d] * kj[d];                                                        \
-                    rr[j] = s;                                                                     \
-                    s *= c;                                                                        \
-                } else if (p->mode == AG_SCORE_CONCAT) {                                           \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        s += TANH(c * (qi[d] + kj[d]));                                            \
-                    rr[j] = s;                                                                     \
-                    s *= wv;                                                                       \
-                } else {                                                                           \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        s += (scale ? scale[d] : 1) * TANH(qi[d] + kj[d]);                         \
-                }                                                                                  \
-                if (attn_masked(p, b, i, j)) s -= (T)1e9;                                          \
-                ar[j] = s;                                                                         \
-                if (s > mx) mx = s;                                                                \
-            }                                                                                      \
-            T sum = 0;                                                                             \
-            for (int64_t j = 0; j < Tv; j++) {                                                     \
-                ar[j] = EXP(ar[j] - mx);                                                           \
-                sum += ar[j];                                                                      \
-            }                                                                                      \
-            for (int64_t j = 0; j < Tv; j++) {                                                     \
-                ar[j] = p->zero_masked && attn_masked(p, b, i, j) ? 0 : ar[j] / sum;               \
-                zr[j] = !p->drop ? ar[j] : attn_keep(p, row * Tv + j) ? ar[j] * inv_keep : 0;      \
-            }                                                                                      \
-        }                                                                                          \
-    }
-
-/* backward over query rows: gz, a -> gs (B,Tq,Tv); adds into gq (B,Tq,D) when
- * not NULL; writes the row's partial scale gradients into part (B·Tq, P):
- * dot P=1 (gc), concat P=2 (gc, gw), additive P=D (gc_d). */
-#define ATTN_BACKWARD_ROWS(T, TANH)                                                                \
-    static void attn_backward_rows_##T(const attn_run *p, const T *q, const T *k, const T *scale,  \
-                                       const T *w, const T *r, const T *a, const T *gz, T *gs,     \
-                                       T *gq, T *part)                                             \
-    {                                                                                              \
-        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, rows = p->B * p->Tq;                       \
-        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
-        const T wv = w ? w[0] : 1;                                                                 \
-        const T inv_keep = (T)(1.0 / (1.0 - p->rate));                                             \
-        const int tanh_work = p->mode != AG_SCORE_DOT && (gq || part);                             \
-        AG_PARALLEL_FOR(rows *Tv *(tanh_work ? 20 * D : 2 * D + 4))                                \
-        for (int64_t row = 0; row < rows; row++) {                                                 \
-            const int64_t b = row / Tq;                                                            \
-            const T *ar = a + row * Tv, *gzr = gz + row * Tv, *qi = q + row * D;                   \
-            T *gsr = gs + row * Tv, *gqi = gq ? gq + row * D : NULL;                               \
-            T dot = 0;                                                                             \
-            for (int64_t j = 0; j < Tv; j++) {                                                     \
-                T ga = !p->drop ? gzr[j] : attn_keep(p, row * Tv + j) ? gzr[j] * inv_keep : 0;     \
-                gsr[j] = ga;                                                                       \
-                dot += ga * ar[j];                                                                 \
-            }                                                                                      \
-            for (int64_t j = 0; j < Tv; j++)                                                       \
-                gsr[j] = ar[j] * (gsr[j] - dot);                                                   \
-            if (!gqi && !part) continue;                                                           \
-            if (p->mode == AG_SCORE_DOT) {                                                         \
-                T pc = 0;                                                                          \
-                for (int64_t j = 0; j < Tv; j++) {                                                 \
-                    const T g = gsr[j], cg = c * g, *kj = k + (b * Tv + j) * D;                    \
-                    if (g == 0) continue;                                                          \
-                    if (gqi)                                                                       \
-                        for (int64_t d = 0; d < D; d++)                                            \
-                            gqi[d] += cg * kj[d];                                                  \
-                    pc += g * r[row * Tv + j];                                                     \
-                }                                                                                  \
-                if (part) part[row] = pc;                                                          \
-            } else if (p->mode == AG_SCORE_CONCAT) {                                               \
-                T pc = 0, pw = 0;                                                                  \
-                for (int64_t j = 0; j < Tv; j++) {                                                 \
-                    const T g = gsr[j], gw = g * wv, gwc = gw * c, *kj = k + (b * Tv + j) * D;     \
-                    if (g == 0) continue;                                                          \
-                    T su = 0;                                                                      \
-                    for (int64_t d = 0; d < D; d++) {                                              \
-                        const T u = qi[d] + kj[d], t = TANH(c * u), tp = 1 - t * t;                \
-                        if (gqi) gqi[d] += gwc * tp;                                               \
-                        su += tp * u;                                                              \
-                    }                                                                              \
-                    pc += gw * su;                                                                 \
-                    pw += g * r[row * Tv + j];                                                     \
-                }                                                                                  \
-                if (part) part[2 * row] = pc, part[2 * row + 1] = pw;                              \
-            } else {                                                                               \
-                T *pr = part ? part + row * D : NULL;                                              \
-                if (pr)                                                                            \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        pr[d] = 0;                                                                 \
-                for (int64_t j = 0; j < Tv; j++) {                                                 \
-                    const T g = gsr[j], *kj = k + (b * Tv + j) * D;                                \
-                    if (g == 0) continue;                                                          \
-                    for (int64_t d = 0; d < D; d++) {                                              \
-                        const T t = TANH(qi[d] + kj[d]);                                           \
-                        if (gqi) gqi[d] += g * (scale ? scale[d] : 1) * (1 - t * t);               \
-                        if (pr) pr[d] += g * t;                                                    \
-                    }                                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    }
-
-/* backward over key rows: gs (B,Tq,Tv) -> adds into gk (B,Tv,D). */
-#define ATTN_BACKWARD_COLS(T, TANH)                                                                \
-    static void attn_backward_cols_##T(const attn_run *p, const T *q, const T *k, const T *scale,  \
-                                       const T *w, const T *gs, T *gk)                             \
-    {                                                                                              \
-        const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D, cols = p->B * p->Tv;                       \
-        const T c = scale && p->mode != AG_SCORE_ADDITIVE ? scale[0] : 1;                          \
-        const T wv = w ? w[0] : 1;                                                                 \
-        AG_PARALLEL_FOR(cols *Tq *(p->mode == AG_SCORE_DOT ? 2 * D : 20 * D))                      \
-        for (int64_t col = 0; col < cols; col++) {                                                 \
-            const int64_t b = col / Tv, j = col % Tv;                                              \
-            const T *kj = k + col * D;                                                             \
-            T *gkj = gk + col * D;                                                                 \
-            for (int64_t i = 0; i < Tq; i++) {                                                     \
-                const T g = gs[(b * Tq + i) * Tv + j], *qi = q + (b * Tq + i) * D;                 \
-                if (g == 0) continue;                                                              \
-                if (p->mode == AG_SCORE_DOT) {                                                     \
-                    const T cg = c * g;                                                            \
-                    for (int64_t d = 0; d < D; d++)                                                \
-                        gkj[d] += cg * qi[d];                                                      \
-                } else if (p->mode == AG_SCORE_CONCAT) {                                           \
-                    const T gwc = g * wv * c;                                                      \
-                    for (int64_t d = 0; d < D; d++) {                                              \
-                        const T t = TANH(c * (qi[d] + kj[d]));                                     \
-                        gkj[d] += gwc * (1 - t * t);                                               \
-                    }                                                                              \
-                } else {                                                                           \
-                    for (int64_t d = 0; d < D; d++) {                                              \
-                        const T t = TANH(qi[d] + kj[d]);                                           \
-                        gkj[d] += g * (scale ? scale[d] : 1) * (1 - t * t);                        \
-                    }                                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    }
-
-/* The scale gradients: per-row partials (B·Tq, P) summed in row order. */
-#define ATTN_REDUCE(T)                                                                             \
-    static void attn_reduce_##T(const attn_run *p, const T *part, T *gscale, T *gw)                \
-    {                                                                                              \
-        const int64_t rows = p->B * p->Tq;                                                         \
-        if (p->mode == AG_SCORE_ADDITIVE) {                                                        \
-            for (int64_t d = 0; gscale && d < p->D; d++) {                                         \
-                T s = 0;                                                                           \
-                for (int64_t row = 0; row < rows; row++)                                           \
-                    s += part[row * p->D + d];                                                     \
-                gscale[d] += s;                                                                    \
-            }                                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-        const int64_t P = p->mode == AG_SCORE_CONCAT ? 2 : 1;                                      \
-        T sc = 0, sw = 0;                                                                          \
-        for (int64_t row = 0; row < rows; row++) {                                                 \
-            sc += part[row * P];                                                                   \
-            if (P == 2) sw += part[row * P + 1];                                                   \
-        }                                                                                          \
-        if (gscale) gscale[0] += sc;                                                               \
-        if (gw) gw[0] += sw;                                                                       \
-    }
-
-ATTN_FORWARD(float, expf, attn_tanhf)
-ATTN_FORWARD(double, exp, tanh)
-ATTN_BACKWARD_ROWS(float, attn_tanhf)
-ATTN_BACKWARD_ROWS(double, tanh)
-ATTN_BACKWARD_COLS(float, attn_tanhf)
-ATTN_BACKWARD_COLS(double, tanh)
-ATTN_REDUCE(float)
-ATTN_REDUCE(double)
+#define T    float
+#define EXP  attn_expf
+#define TANH attn_tanhf
+#include "attention_t.inc"
+#undef T
+#undef EXP
+#undef TANH
+#define T    double
+#define EXP  exp
+#define TANH tanh
+#include "attention_t.inc"
+#undef T
+#undef EXP
+#undef TANH
 
 static const char *mode_name(ag_score_mode m)
 {
@@ -332,12 +73,9 @@ static const char *mode_name(ag_score_mode m)
 
 /* ---- shape inference: every check a caller can get wrong ---- */
 
-static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
-                            ag_shape *out, ag_error *err)
+ag_status ag__attention_infer(const attn_params *P, const ag_shape *in, ag_shape *out,
+                              ag_error *err)
 {
-    (void)op;
-    (void)n_in;
-    const attn_params *P = params;
     char a[96], b[96];
     if (P->mode != AG_SCORE_DOT && P->mode != AG_SCORE_CONCAT && P->mode != AG_SCORE_ADDITIVE)
         return ag_error_set(err, AG_ERR_ARG,
@@ -431,24 +169,93 @@ static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const
     return AG_OK;
 }
 
-static attn_run attn_setup(const ag_kernel_ctx *k)
+static ag_status attn_infer(const ag_op *op, const void *params, int n_in, const ag_shape *in,
+                            ag_shape *out, ag_error *err)
 {
-    const attn_params *P = k->params;
-    const ag_tensor *q = k->in[0], *key = k->in[1];
-    return (attn_run){.B = q->shape[0],
-                      .Tq = q->shape[1],
-                      .Tv = key->shape[1],
-                      .D = q->shape[2],
-                      .mode = P->mode,
-                      .causal = P->causal,
-                      .mask = P->i_mask >= 0 ? k->in[P->i_mask] : NULL,
-                      .heads = P->heads,
-                      .mask3 = P->mask_rank == 3,
-                      .zero_masked = P->zero_masked,
-                      .drop = k->training && P->dropout > 0,
-                      .rate = P->dropout,
-                      .seed = P->seed,
-                      .step = k->step};
+    (void)op;
+    (void)n_in;
+    return ag__attention_infer(params, in, out, err);
+}
+
+/* The dot products on the GEMM, batched over B (each pack workspace sized
+ * for the call):  r = q·kᵀ;  gq += gs·k;  gk += gsᵀ·q  (gs already times c). */
+static ag_status attn_gemm(ag_kernel_ctx *k, ag__gemm *gp)
+{
+    int64_t n[1] = {ag__gemm_pack_size(gp, k->out->dtype)};
+    ag_tensor *pack = ag_kernel_aux(k, AUX_PACK, k->out->dtype, 1, n);
+    if (!pack) return k->err->code;
+    ag__gemm_run(gp, k->out->dtype, pack->data);
+    return AG_OK;
+}
+
+static ag_status attn_scores_gemm(ag_kernel_ctx *k, const attn_run *p, ag_tensor *r)
+{
+    const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D;
+    ag__gemm g = {.batch = p->B,
+                  .rbatch = 1,
+                  .m = Tq,
+                  .n = Tv,
+                  .k = D,
+                  .a = k->in[0]->data,
+                  .a_bs = Tq * D,
+                  .a_rs = D,
+                  .a_cs = 1,
+                  .b = k->in[1]->data,
+                  .b_bs = Tv * D,
+                  .b_rs = 1,
+                  .b_cs = D,
+                  .c = r->data,
+                  .c_bs = Tq * Tv,
+                  .c_rs = Tv};
+    return attn_gemm(k, &g);
+}
+
+static ag_status attn_grads_gemm(ag_kernel_ctx *k, const attn_run *p, const ag_tensor *gs,
+                                 ag_tensor *gq, ag_tensor *gk)
+{
+    const int64_t Tq = p->Tq, Tv = p->Tv, D = p->D;
+    ag_status st = AG_OK;
+    if (gq) {
+        ag__gemm g = {.batch = p->B,
+                      .rbatch = 1,
+                      .m = Tq,
+                      .n = D,
+                      .k = Tv,
+                      .a = gs->data,
+                      .a_bs = Tq * Tv,
+                      .a_rs = Tv,
+                      .a_cs = 1,
+                      .b = k->in[1]->data,
+                      .b_bs = Tv * D,
+                      .b_rs = D,
+                      .b_cs = 1,
+                      .c = gq->data,
+                      .c_bs = Tq * D,
+                      .c_rs = D,
+                      .accumulate = 1};
+        st = attn_gemm(k, &g);
+    }
+    if (gk && !st) {
+        ag__gemm g = {.batch = p->B,
+                      .rbatch = 1,
+                      .m = Tv,
+                      .n = D,
+                      .k = Tq,
+                      .a = gs->data,
+                      .a_bs = Tq * Tv,
+                      .a_rs = 1,
+                      .a_cs = Tv,
+                      .b = k->in[0]->data,
+                      .b_bs = Tq * D,
+                      .b_rs = D,
+                      .b_cs = 1,
+                      .c = gk->data,
+                      .c_bs = Tv * D,
+                      .c_rs = D,
+                      .accumulate = 1};
+        st = attn_gemm(k, &g);
+    }
+    return st;
 }
 
 static ag_status attn_forward(ag_kernel_ctx *k)
@@ -462,6 +269,7 @@ static ag_status attn_forward(ag_kernel_ctx *k)
     if (!a || (P->mode != AG_SCORE_ADDITIVE && !r)) return k->err->code;
     const ag_tensor *scale = P->i_scale >= 0 ? k->in[P->i_scale] : NULL;
     const ag_tensor *w = P->i_w >= 0 ? k->in[P->i_w] : NULL;
+    if (P->mode == AG_SCORE_DOT && attn_scores_gemm(k, &p, r)) return k->err->code;
     if (dt == AG_FLOAT32)
         attn_forward_float(&p, AG_F32(k->in[0]), AG_F32(k->in[1]), scale ? AG_F32(scale) : NULL,
                            w ? AG_F32(w) : NULL, r ? AG_F32(r) : NULL, AG_F32(a), AG_F32(k->out));
@@ -502,7 +310,8 @@ static ag_status attn_backward(ag_kernel_ctx *k)
         attn_backward_rows_float(&p, q, kk, sc, wv, r ? AG_F32(r) : NULL, AG_F32(a),
                                  AG_F32(k->gout), AG_F32(gs), gq ? AG_F32(gq) : NULL,
                                  part ? AG_F32(part) : NULL);
-        if (gk) attn_backward_cols_float(&p, q, kk, sc, wv, AG_F32(gs), AG_F32(gk));
+        if (gk && p.mode != AG_SCORE_DOT)
+            attn_backward_cols_float(&p, q, kk, sc, wv, AG_F32(gs), AG_F32(gk));
         if (part)
             attn_reduce_float(&p, AG_F32(part), gscale ? AG_F32(gscale) : NULL,
                               gw ? AG_F32(gw) : NULL);
@@ -512,11 +321,13 @@ static ag_status attn_backward(ag_kernel_ctx *k)
         attn_backward_rows_double(&p, q, kk, sc, wv, r ? AG_F64(r) : NULL, AG_F64(a),
                                   AG_F64(k->gout), AG_F64(gs), gq ? AG_F64(gq) : NULL,
                                   part ? AG_F64(part) : NULL);
-        if (gk) attn_backward_cols_double(&p, q, kk, sc, wv, AG_F64(gs), AG_F64(gk));
+        if (gk && p.mode != AG_SCORE_DOT)
+            attn_backward_cols_double(&p, q, kk, sc, wv, AG_F64(gs), AG_F64(gk));
         if (part)
             attn_reduce_double(&p, AG_F64(part), gscale ? AG_F64(gscale) : NULL,
                                gw ? AG_F64(gw) : NULL);
     }
+    if (p.mode == AG_SCORE_DOT) return attn_grads_gemm(k, &p, gs, gq, gk);
     return AG_OK;
 }
 
@@ -621,9 +432,16 @@ ag_node *ag_attention(ag_graph *g, ag_node *query, ag_node *value, ag_node *key,
             return NULL;
         }
     }
-    ag_node *w =
-        ag_attention_weights(g, query, key ? key : value, value_mask, scale, concat_weight, opts);
-    ag_node *out = ag_matmul(g, w, value, 0, 0);
+    static const ag_attention_opts defaults = {.mode = AG_SCORE_DOT};
+    const ag_attention_opts *o = opts ? opts : &defaults;
+    ag_node *w = NULL, *out;
+    if (o->mode == AG_SCORE_DOT && !concat_weight && !weights_out) {
+        /* the weights are not wanted: the fused call never stores them */
+        out = ag__dot_attention(g, query, key ? key : value, value, value_mask, scale, o);
+    } else {
+        w = ag_attention_weights(g, query, key ? key : value, value_mask, scale, concat_weight, o);
+        out = ag_matmul(g, w, value, 0, 0);
+    }
     if (query_mask) {
         /* Keras: result *= cast(expand_dims(query_mask, -1)) */
         ag_node *m = ag_expand_dims(g, ag_cast_float(g, query_mask), -1);

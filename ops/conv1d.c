@@ -141,7 +141,7 @@ static const void *conv_xp(ag_kernel_ctx *k, const conv_geo *g, int fill)
     return xp->data;
 }
 
-static ag_status conv_gemm(ag_kernel_ctx *k, const ag__gemm *gp)
+static ag_status conv_gemm(ag_kernel_ctx *k, ag__gemm *gp)
 {
     int64_t shape[1] = {ag__gemm_pack_size(gp, k->out->dtype)};
     ag_tensor *pack = ag_kernel_aux(k, 1, k->out->dtype, 1, shape);

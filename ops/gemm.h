@@ -1,4 +1,5 @@
-/* gemm.h — the matrix-product kernel shared by matmul and conv1d (ops/gemm.c).
+/* gemm.h — the matrix-product kernel shared by matmul, conv1d and attention
+ * (ops/gemm.c).
  *
  *   C[b](i,j) = (accumulate ? C[b](i,j) : 0) + Σ_{r<rbatch} Σ_{k<K} A(b,r,i,k) · B(b,r,k,j)
  *
@@ -9,7 +10,8 @@
  * so transposes, batches, a right-hand side shared by a batch, the reduction of
  * a gradient over a batch (rbatch) and conv1d's overlapping input windows are
  * all one call. Each C element is summed by one thread in the fixed order
- * r = 0..rbatch-1, k = 0..K-1: the result never depends on the thread count.
+ * r = 0..rbatch-1, k = 0..K-1, with the same arithmetic whatever the blocking:
+ * the result never depends on the thread count.
  */
 #ifndef AG_GEMM_H
 #define AG_GEMM_H
@@ -25,13 +27,24 @@ typedef struct ag__gemm {
     void *c;
     int64_t c_bs, c_rs;
     int accumulate;
+    int threads; /* set by ag__gemm_pack_size: the threads the run may use */
 } ag__gemm;
 
-/* Elements (of the float dtype) of the packing workspace ag__gemm_run needs. */
-int64_t ag__gemm_pack_size(const ag__gemm *p, ag_dtype dtype);
+/* Elements (of the float dtype) of the packing workspace ag__gemm_run needs;
+ * records in p the number of threads that workspace serves. */
+int64_t ag__gemm_pack_size(ag__gemm *p, ag_dtype dtype);
 /* Runs the product in dtype (AG_FLOAT32 or AG_FLOAT64); pack holds
  * ag__gemm_pack_size elements (an ag_kernel_aux tensor, so nothing is
  * allocated here). */
 void ag__gemm_run(const ag__gemm *p, ag_dtype dtype, void *pack);
+
+/* The same product on the calling thread alone (inside a parallel region),
+ * with a workspace of ag__gemm_serial_size elements. */
+int64_t ag__gemm_serial_size(const ag__gemm *p, ag_dtype dtype);
+void ag__gemm_serial(const ag__gemm *p, ag_dtype dtype, void *pack);
+
+/* The instruction set the kernels were chosen for at run time:
+ * "avx512", "avx2" or "generic". */
+const char *ag__gemm_isa(void);
 
 #endif

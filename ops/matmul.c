@@ -86,7 +86,7 @@ static mm_dims mm_get(const matmul_params *p, const ag_tensor *x, const ag_tenso
     return d;
 }
 
-static ag_status mm_run(ag_kernel_ctx *k, const ag__gemm *gp)
+static ag_status mm_run(ag_kernel_ctx *k, ag__gemm *gp)
 {
     int64_t shape[1] = {ag__gemm_pack_size(gp, k->out->dtype)};
     ag_tensor *pack = ag_kernel_aux(k, 0, k->out->dtype, 1, shape);

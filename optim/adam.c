@@ -8,9 +8,16 @@
  *   α = lr·√(1-β2^t) / (1-β1^t)      (bias correction folded into the rate)
  *   w = w - m·α / (√v + ε)
  *
- * w, g, m, v (n). State: m, v. Parallel over elements.
+ * w, g, m, v (n). State: m, v. Parallel over elements. Moments below the
+ * smallest normal number are flushed to zero, as TensorFlow's CPU kernels
+ * (flush-to-zero) leave them: an embedding row seen once decays into the
+ * subnormal range within a thousand steps, where every operation on it
+ * would take a slow microcode assist; its update is below w's precision
+ * long before that.
  */
 #include "rules.h"
+
+#include <float.h>
 
 int ag__adam_slots(const ag_optimizer_config *cfg)
 {
@@ -18,23 +25,20 @@ int ag__adam_slots(const ag_optimizer_config *cfg)
     return 2;
 }
 
-#define ADAM_KERNEL(T, SQRT)                                                                       \
-    static void adam_##T(const ag__update *u, T alpha, T *w, const T *g, T *m, T *v, int64_t n)    \
-    {                                                                                              \
-        const T lr = (T)u->cfg->learning_rate, wd = (T)u->cfg->weight_decay;                       \
-        const T b1 = (T)u->cfg->beta_1, b2 = (T)u->cfg->beta_2, eps = (T)u->cfg->epsilon;          \
-        const T num = (T)u->clip_num, den = (T)u->clip_den, cv = (T)u->clipvalue;                  \
-        AG_PARALLEL_FOR(12 * n)                                                                    \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            T gi = AG__CLIPPED_GRAD(T, g[i], num, den, cv);                                        \
-            T wi = AG__DECAYED(w[i], wd, lr);                                                      \
-            m[i] += (gi - m[i]) * (1 - b1);                                                        \
-            v[i] += (gi * gi - v[i]) * (1 - b2);                                                   \
-            w[i] = wi - m[i] * alpha / (SQRT(v[i]) + eps);                                         \
-        }                                                                                          \
-    }
-ADAM_KERNEL(float, sqrtf)
-ADAM_KERNEL(double, sqrt)
+#define T    float
+#define SQRT sqrtf
+#define TINY FLT_MIN
+#include "adam_t.inc"
+#undef T
+#undef SQRT
+#undef TINY
+#define T    double
+#define SQRT sqrt
+#define TINY DBL_MIN
+#include "adam_t.inc"
+#undef T
+#undef SQRT
+#undef TINY
 
 void ag__adam_update(const ag__update *u)
 {

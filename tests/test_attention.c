@@ -715,6 +715,136 @@ static void test_threads_bitwise_identical(void **state)
     omp_set_num_threads(2);
 }
 
+/* ---- the fused dot path ----
+ * ag_attention without weights_out runs the fused dot_attention op; with
+ * it, attention_weights then a matmul. Both must agree (to float32
+ * rounding) in value and in every gradient, over several query and key
+ * blocks, with a value mask, causal, dropout (the same Philox draws), a
+ * scale, and heads sharing an attention mask with zero_masked. */
+enum { FUSED_B = 4, FUSED_TQ = 70, FUSED_TV = 150, FUSED_D = 9, FUSED_DV = 5 };
+
+typedef struct fused_run {
+    ag_tensor *out, *gq, *gk, *gv, *gs;
+} fused_run;
+
+static fused_run run_fused(int fused, int variant, int threads)
+{
+    omp_set_dynamic(0);
+    omp_set_num_threads(threads);
+    ag_graph *g = ag_graph_new();
+    ag_graph_set_float(g, AG_FLOAT32);
+    const int64_t B = FUSED_B, Tq = FUSED_TQ, Tv = FUSED_TV, H = variant == 3 ? 2 : 1;
+    ag_node *q = rand_var(g, "q", 3, (int64_t[]){B, Tq, FUSED_D}, -1, 1, 1);
+    ag_node *k = rand_var(g, "k", 3, (int64_t[]){B, Tv, FUSED_D}, -1, 1, 2);
+    ag_node *v = rand_var(g, "v", 3, (int64_t[]){B, Tv, FUSED_DV}, -1, 1, 3);
+    ag_node *sc = var(g, "scale", 0, NULL, (double[]){0.7});
+    ag_attention_opts o = {.mode = AG_SCORE_DOT, .seed = 5, .heads = (int)H};
+    ag_tensor *m = variant == 3 ? ag_tensor_new(AG_BOOL, 3, (int64_t[]){B / H, Tq, Tv}, NULL)
+                                : ag_tensor_new(AG_BOOL, 2, (int64_t[]){B, Tv}, NULL);
+    for (int64_t i = 0; i < m->size; i++)
+        AG_U8(m)[i] = i % 7 != 3 && (i / Tv) % 5 != 4; /* some rows fully masked */
+    ag_node *mask = ag_constant(g, m);
+    ag_tensor_free(m);
+    if (variant >= 1) o.causal = 1;
+    if (variant == 2) {
+        o.dropout = 0.25;
+        ag_graph_set_training(g, 1);
+    }
+    if (variant == 3) o.zero_masked = 1;
+    ag_node *w = NULL;
+    ag_node *out = ag_attention(g, q, v, k, NULL, mask, sc, NULL, &o, fused ? NULL : &w);
+    assert_non_null(out);
+    assert_string_equal(ag_node_op_name(out), fused ? "dot_attention" : "matmul");
+    ag_tensor *gout = ag_tensor_new(AG_FLOAT32, 3, (int64_t[]){B, Tq, FUSED_DV}, NULL);
+    ag_fill_uniform(gout, -1, 1, 9, 9);
+    AG_ASSERT_OK(g, ag_forward(g, &out, 1));
+    AG_ASSERT_OK(g, ag_backward(g, out, gout));
+    ag_tensor_free(gout);
+    fused_run r = {ag_tensor_copy(ag_value(out), NULL), ag_tensor_copy(ag_grad(q), NULL),
+                   ag_tensor_copy(ag_grad(k), NULL), ag_tensor_copy(ag_grad(v), NULL),
+                   ag_tensor_copy(ag_grad(sc), NULL)};
+    ag_graph_free(g);
+    return r;
+}
+
+static void fused_free(fused_run *r)
+{
+    ag_tensor_free(r->out), ag_tensor_free(r->gq), ag_tensor_free(r->gk);
+    ag_tensor_free(r->gv), ag_tensor_free(r->gs);
+}
+
+static void close_to(const char *what, int variant, const ag_tensor *a, const ag_tensor *b,
+                     double tol)
+{
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a->size, b->size);
+    double scale = 0;
+    for (int64_t i = 0; i < b->size; i++)
+        scale = fmax(scale, fabs(ag_tensor_get(b, i)));
+    for (int64_t i = 0; i < a->size; i++)
+        if (!(fabs(ag_tensor_get(a, i) - ag_tensor_get(b, i)) <= tol * (1 + scale)))
+            fail_msg("variant %d: %s[%lld] fused %.9g, materialised %.9g", variant, what,
+                     (long long)i, ag_tensor_get(a, i), ag_tensor_get(b, i));
+}
+
+static void test_fused_dot_matches_materialised(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 4; variant++) {
+        fused_run f = run_fused(1, variant, 2), m = run_fused(0, variant, 2);
+        close_to("out", variant, f.out, m.out, 2e-6);
+        close_to("grad q", variant, f.gq, m.gq, 2e-5);
+        close_to("grad k", variant, f.gk, m.gk, 2e-5);
+        close_to("grad v", variant, f.gv, m.gv, 2e-5);
+        close_to("grad scale", variant, f.gs, m.gs, 2e-5);
+        fused_free(&f), fused_free(&m);
+    }
+    omp_set_num_threads(2);
+}
+
+static void test_fused_dot_threads_bitwise(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 4; variant++) {
+        fused_run one = run_fused(1, variant, 1), two = run_fused(1, variant, 2);
+        ag_tensor *a[5] = {one.out, one.gq, one.gk, one.gv, one.gs};
+        ag_tensor *b[5] = {two.out, two.gq, two.gk, two.gv, two.gs};
+        for (int i = 0; i < 5; i++)
+            if (memcmp(a[i]->data, b[i]->data, (size_t)a[i]->size * sizeof(float)))
+                fail_msg("variant %d: tensor %d differs between 1 and 2 threads", variant, i);
+        fused_free(&one), fused_free(&two);
+    }
+    omp_set_num_threads(2);
+}
+
+/* The fused path keeps O(B·Tq) beyond its inputs, outputs and their
+ * gradients: nothing grows with Tq·Tv; a steady step allocates nothing. */
+static void test_fused_dot_memory(void **state)
+{
+    (void)state;
+    const int64_t B = 2, Tq = 512, Tv = 512, D = 16;
+    ag_graph *g = ag_graph_new();
+    ag_node *q = rand_var(g, "q", 3, (int64_t[]){B, Tq, D}, -1, 1, 1);
+    ag_node *v = rand_var(g, "v", 3, (int64_t[]){B, Tv, D}, -1, 1, 2);
+    ag_node *out = ag_attention(g, q, v, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    run(g, out);
+    AG_ASSERT_OK(g, ag_backward(g, out, NULL));
+    uint64_t before = ag_graph_alloc_count(g);
+    run(g, out);
+    AG_ASSERT_OK(g, ag_backward(g, out, NULL));
+    assert_int_equal(ag_graph_alloc_count(g) - before, 0);
+    uint64_t bytes = ag_graph_bytes(g);
+    /* q, v, out and their gradients (4 bytes each), the row statistics, and
+     * per-thread tiles well under one (Tq,Tv) matrix */
+    const uint64_t io = 4 * 4 * (uint64_t)(B * Tq * D) * 2, weights = 4 * (uint64_t)(B * Tq * Tv);
+    if (bytes > io + weights / 4)
+        fail_msg("fused dot attention holds %llu bytes; inputs and outputs are %llu, one "
+                 "(B,Tq,Tv) matrix %llu",
+                 (unsigned long long)bytes, (unsigned long long)io, (unsigned long long)weights);
+    ag_graph_free(g);
+}
+
 /* ---- memory ---- */
 
 /* Bytes held by the graph after forward and backward of the additive
@@ -789,6 +919,9 @@ int main(void)
         cmocka_unit_test(test_dropout_step_advances),
         cmocka_unit_test(test_threads_bitwise_identical),
         cmocka_unit_test(test_additive_memory_does_not_grow_with_d),
+        cmocka_unit_test(test_fused_dot_matches_materialised),
+        cmocka_unit_test(test_fused_dot_threads_bitwise),
+        cmocka_unit_test(test_fused_dot_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

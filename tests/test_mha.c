@@ -400,8 +400,8 @@ static void test_one_head_is_attention(void **state)
     ag_model_free(r.m);
 }
 
-/* Asking for the scores does not change the output, in training mode with
- * dropout too (the same Philox mask either way). */
+/* Asking for the scores does not change the output (beyond rounding), in
+ * training mode with dropout too (the same Philox mask either way). */
 static void test_scores_do_not_change_output(void **state)
 {
     (void)state;
@@ -431,7 +431,10 @@ static void test_scores_do_not_change_output(void **state)
         }
         ag_model_free(r.m);
     }
-    assert_memory_equal(outs[0]->data, outs[1]->data, (size_t)outs[0]->size * sizeof(double));
+    /* without the scores the call runs fused (ops/dot_attention.c), which
+     * sums in another order: equal to rounding */
+    for (int64_t i = 0; i < outs[0]->size; i++)
+        AG_ASSERT_NEAR(ag_tensor_get(outs[0], i), ag_tensor_get(outs[1], i), 1e-12);
     ag_tensor_free(outs[0]), ag_tensor_free(outs[1]);
     ag_tensor_free(q), ag_tensor_free(v), ag_tensor_free(vmt);
 }

@@ -119,6 +119,56 @@ static void test_matmul_batched_and_shared(void **state)
     }
 }
 
+/* A product large enough for the GEMM's blocking: a reduction of 1100 (three
+ * panels), rows and columns that are no multiple of a register tile, a batch
+ * and a transposed operand; against a sum in long double, and bitwise equal
+ * on 1 and 2 threads. */
+static void matmul_large(ag_dtype dt, int threads, ag_tensor **z, ag_tensor **gx)
+{
+    enum { B = 2, M = 37, K = 1100, N = 70 };
+    omp_set_dynamic(0);
+    omp_set_num_threads(threads);
+    ag_graph *g = ag_test_graph(dt);
+    int64_t xs[3] = {B, M, K}, ys[2] = {N, K};
+    ag_node *x = ag_variable(g, "x", 3, xs), *y = ag_variable(g, "y", 2, ys);
+    ag_fill_uniform(ag_value(x), -1, 1, 3, 1);
+    ag_fill_uniform(ag_value(y), -1, 1, 3, 2);
+    ag_node *zn = ag_matmul(g, x, y, 0, 1); /* (B,M,N) = x · yᵀ */
+    run(g, zn, NULL);
+    const ag_tensor *xv = ag_value(x), *yv = ag_value(y);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < M; i += 5)
+            for (int64_t j = 0; j < N; j += 3) {
+                long double want = 0;
+                for (int64_t k = 0; k < K; k++)
+                    want += (long double)ag_tensor_get(xv, (b * M + i) * K + k) *
+                            ag_tensor_get(yv, j * K + k);
+                double got = ag_tensor_get(ag_value(zn), (b * M + i) * N + j);
+                if (!(fabs(got - (double)want) <= tol(dt, 50)))
+                    fail_msg("z[%lld,%lld,%lld] = %.17g, expected %.17g", (long long)b,
+                             (long long)i, (long long)j, got, (double)want);
+            }
+    *z = ag_tensor_copy(ag_value(zn), NULL);
+    *gx = ag_tensor_copy(ag_grad(x), NULL);
+    ag_graph_free(g);
+}
+
+static void test_matmul_large_blocked(void **state)
+{
+    (void)state;
+    int saved = omp_get_max_threads();
+    for (int d = 0; d < 2; d++) {
+        ag_tensor *z1, *g1, *z2, *g2;
+        matmul_large(FLOATS[d], 1, &z1, &g1);
+        matmul_large(FLOATS[d], 2, &z2, &g2);
+        size_t es = ag_dtype_size(FLOATS[d]);
+        assert_memory_equal(z1->data, z2->data, (size_t)z1->size * es);
+        assert_memory_equal(g1->data, g2->data, (size_t)g1->size * es);
+        ag_tensor_free(z1), ag_tensor_free(g1), ag_tensor_free(z2), ag_tensor_free(g2);
+    }
+    omp_set_num_threads(saved);
+}
+
 static void test_matmul_errors(void **state)
 {
     (void)state;
@@ -795,6 +845,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_2d_flags),
         cmocka_unit_test(test_matmul_batched_and_shared),
+        cmocka_unit_test(test_matmul_large_blocked),
         cmocka_unit_test(test_matmul_errors),
         cmocka_unit_test(test_softmax_values),
         cmocka_unit_test(test_embedding_gather_scatter),

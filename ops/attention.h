@@ -1,0 +1,144 @@
+/* attention.h — what the two attention ops share (ops/attention.c: the
+ * weights, materialised; ops/dot_attention.c: the dot-product call, fused):
+ * the run description, the mask and dropout rules, and the float32 tanh and
+ * exp the kernels vectorise. Not part of any interface. */
+#ifndef AG_OPS_ATTENTION_H
+#define AG_OPS_ATTENTION_H
+
+#include "../framework/internal.h"
+
+#include <math.h>
+
+/* The parameters of both ops (dot_attention: mode dot, no concat weight). */
+typedef struct attn_params {
+    ag_score_mode mode;
+    int causal;
+    double dropout;
+    uint64_t seed;
+    int64_t heads;            /* the mask's batch is the batch / heads          */
+    int mask_rank;            /* 2: (B/H,Tv), 3: (B/H,Tq,Tv)                    */
+    int zero_masked;          /* masked weights are 0 after the softmax         */
+    int i_mask, i_scale, i_w; /* input positions, -1 when absent                */
+} attn_params;
+
+/* What the kernels need, independent of the float type. */
+typedef struct attn_run {
+    int64_t B, Tq, Tv, D;
+    ag_score_mode mode;
+    int causal;
+    const ag_tensor *mask; /* (B/H,Tv) or (B/H,Tq,Tv), any dtype, nonzero = true; or NULL */
+    int64_t heads;
+    int mask3, zero_masked;
+    int drop; /* dropout active */
+    double rate;
+    uint64_t seed, step;
+} attn_run;
+
+static inline int attn_mask_on(const ag_tensor *m, int64_t i)
+{
+    switch (m->dtype) {
+    case AG_BOOL: return AG_U8(m)[i] != 0;
+    case AG_INT32: return AG_I32(m)[i] != 0;
+    case AG_INT64: return AG_I64(m)[i] != 0;
+    case AG_FLOAT32: return AG_F32(m)[i] != 0;
+    case AG_FLOAT64: return AG_F64(m)[i] != 0;
+    }
+    return 1;
+}
+
+/* Query i may not attend to key j (the mask false, or causal and j > i). */
+static inline int attn_masked(const attn_run *p, int64_t b, int64_t i, int64_t j)
+{
+    if (p->causal && j > i) return 1;
+    if (!p->mask) return 0;
+    const int64_t mb = b / p->heads;
+    return !attn_mask_on(p->mask, p->mask3 ? (mb * p->Tq + i) * p->Tv + j : mb * p->Tv + j);
+}
+
+static inline attn_run attn_setup(const ag_kernel_ctx *k)
+{
+    const attn_params *P = k->params;
+    const ag_tensor *q = k->in[0], *key = k->in[1];
+    return (attn_run){.B = q->shape[0],
+                      .Tq = q->shape[1],
+                      .Tv = key->shape[1],
+                      .D = q->shape[2],
+                      .mode = P->mode,
+                      .causal = P->causal,
+                      .mask = P->i_mask >= 0 ? k->in[P->i_mask] : NULL,
+                      .heads = P->heads,
+                      .mask3 = P->mask_rank == 3,
+                      .zero_masked = P->zero_masked,
+                      .drop = k->training && P->dropout > 0,
+                      .rate = P->dropout,
+                      .seed = P->seed,
+                      .step = k->step};
+}
+
+/* attention_weights' shape checks (query in[0], key in[1], the mask and
+ * scale where P says): out gets (B,Tq,Tv). */
+ag_status ag__attention_infer(const attn_params *P, const ag_shape *in, ag_shape *out,
+                              ag_error *err);
+
+/* Keras's dot-attention call fused (ops/dot_attention.c): softmax(c·q kᵀ,
+ * masked) · value without the (B,Tq,Tv) weights; opts->mode is ignored. */
+ag_node *ag__dot_attention(ag_graph *g, ag_node *query, ag_node *key, ag_node *value, ag_node *mask,
+                           ag_node *scale, const ag_attention_opts *opts);
+
+/* Dropout keeps weight idx = (b·Tq + i)·Tv + j when its Philox draw for
+ * (seed, step, idx) is at least the rate: the same draw in every pass. */
+static inline int attn_keep(const attn_run *p, int64_t idx)
+{
+    return ag_rand_uniform(p->seed, p->step, (uint64_t)idx) >= p->rate;
+}
+
+/* 2^n · (polynomial of r), the common core of the float32 exp and tanh:
+ * y = n ln 2 + r with n = round(y / ln 2), |r| <= ln2/2, in double precision;
+ * a degree-8 Taylor polynomial of e^r (error < 1e-9) times 2^n built in the
+ * exponent bits. Valid for |y| < 700; plain arithmetic the compiler vectorises. */
+static inline double attn_exp_core(double y)
+{
+    /* adding 1.5·2^52 rounds y / ln 2 and leaves n in the low bits */
+    union {
+        double d;
+        uint64_t u;
+    } m = {.d = y * 1.4426950408889634 + 6755399441055744.0};
+    const double n = m.d - 6755399441055744.0;
+    const double r = (y - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double p = 1.0 / 40320;
+    p = p * r + 1.0 / 5040;
+    p = p * r + 1.0 / 720;
+    p = p * r + 1.0 / 120;
+    p = p * r + 1.0 / 24;
+    p = p * r + 1.0 / 6;
+    p = p * r + 0.5;
+    p = p * r + 1;
+    p = p * r + 1;
+    m.u = (m.u + 1023) << 52; /* 2^n */
+    return p * m.d;
+}
+
+/* tanh for the float32 kernels (glibc's tanhf is a scalar call of about
+ * 10 ns): e = e^(2|x|), tanh|x| = (e - 1)/(e + 1), or |x| - |x|^3/3 for
+ * |x| < 2^-10 where that quotient would cancel. Rounded to float it is
+ * within 1 ulp of the exact tanh (tests/test_attention.c checks it). |x| >= 10
+ * gives 1 - 4e-9, which rounds to 1 like tanh itself. */
+static inline float attn_tanhf(float xf)
+{
+    const double x = xf, ax0 = fabs(x), ax = ax0 < 10.0 ? ax0 : 10.0;
+    const double e = attn_exp_core(2 * ax);
+    const double t = ax < 0x1p-10 ? ax - ax * ax * ax / 3 : (e - 1) / (e + 1);
+    return (float)copysign(t, x);
+}
+
+/* e^x for the float32 kernels, within 1 ulp (tests/test_attention.c checks
+ * it): x below -104 gives 0 (e^-104 is below the smallest float), x above 89
+ * gives infinity, as expf does; NaN stays NaN. */
+static inline float attn_expf(float xf)
+{
+    const double x = xf < -104.0f ? -104.0 : xf > 89.0f ? 89.0 : (double)xf;
+    const float e = (float)attn_exp_core(x);
+    return xf < -104.0f ? 0.0f : xf > 89.0f ? INFINITY : xf != xf ? xf : e;
+}
+
+#endif
