@@ -329,6 +329,10 @@ AG_API ag_node *ag_slice(ag_graph *g, ag_node *x, int axis, int64_t start, int64
 AG_API ag_node *ag_split_heads(ag_graph *g, ag_node *x, int64_t heads);
 AG_API ag_node *ag_merge_heads(ag_graph *g, ag_node *x, int64_t heads);
 AG_API ag_node *ag_unfold_heads(ag_graph *g, ag_node *x, int64_t heads);
+/* Learned position embeddings (ops/positions.c): table (L,D), x (B,T,...)
+ * -> z (B,T,D), z[b,t,:] = table[t,:]; T is x's length at run time and must
+ * be at most L.  gtable[t,:] = Σ_b gz[b,t,:]; x gets no gradient. */
+AG_API ag_node *ag_position_embedding(ag_graph *g, ag_node *table, ag_node *x);
 
 /* Embedding gather: ids int32/int64 (...), table (V,D) -> z (..., D).
  *   z[i,:] = table[ids[i],:];   gtable[v,:] = Σ_{i: ids[i]=v} gz[i,:]
@@ -816,6 +820,11 @@ typedef struct ag_mha_config {
 /* Keras's defaults for the other fields. */
 AG_API ag_mha_config ag_mha_defaults(int64_t num_heads, int64_t key_dim);
 AG_API ag_layer *ag_layer_multi_head_attention(ag_model *m, const ag_mha_config *cfg);
+/* PositionEmbedding(sequence_length), keras_hub's learned position
+ * embeddings: x (B,T,D) -> the embeddings of positions 0..T-1 (B,T,D), to be
+ * added to x (Add); weight embeddings (sequence_length, D), glorot-uniform.
+ * A batch longer than sequence_length fails the run. Carries x's mask. */
+AG_API ag_layer *ag_layer_position_embedding(ag_model *m, int64_t sequence_length);
 
 /* Calls a layer: ag_call on one input, ag_call_n on a list (Concatenate,
  * Attention [query, value] or [query, value, key]). Returns the output

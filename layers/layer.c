@@ -539,7 +539,7 @@ static const ag_layer_class *const classes[] = {
     &ag__gap1d_class,       &ag__gmp1d_class,     &ag__concatenate_class,
     &ag__layer_norm_class,  &ag__attention_class, &ag__additive_attention_class,
     &ag__add_class,         &ag__subtract_class,  &ag__multiply_class,
-    &ag__mha_class,
+    &ag__mha_class,         &ag__position_embedding_class,
 };
 
 const ag_layer_class *ag__layer_class_find(const char *class_name)

@@ -243,7 +243,8 @@ int ag__cfg_activation(ag_model *m, const ag_json *cfg, const char *cls, ag_acti
 extern const ag_layer_class ag__input_layer_class, ag__embedding_class, ag__conv1d_class,
     ag__dense_class, ag__dropout_class, ag__activation_class, ag__gap1d_class, ag__gmp1d_class,
     ag__concatenate_class, ag__layer_norm_class, ag__attention_class, ag__additive_attention_class,
-    ag__add_class, ag__subtract_class, ag__multiply_class, ag__mha_class;
+    ag__add_class, ag__subtract_class, ag__multiply_class, ag__mha_class,
+    ag__position_embedding_class;
 
 /* OR of two bool masks; either may be NULL (then the other). merge.c. */
 ag_node *ag__mask_or(ag_graph *g, ag_node *a, ag_node *b);

@@ -11,7 +11,8 @@ extern const ag_op ag_op_not_equal, ag_op_max;
 extern const ag_op ag_op_matmul, ag_op_softmax, ag_op_embedding, ag_op_conv1d, ag_op_dropout,
     ag_op_binary_crossentropy, ag_op_categorical_crossentropy,
     ag_op_sparse_categorical_crossentropy, ag_op_mean_squared_error;
-extern const ag_op ag_op_attention_weights, ag_op_dot_attention, ag_op_heads;
+extern const ag_op ag_op_attention_weights, ag_op_dot_attention, ag_op_heads,
+    ag_op_position_embedding;
 
 const ag_op *const ag__builtin_ops[] = {
     &ag_op_neg,
@@ -52,5 +53,6 @@ const ag_op *const ag__builtin_ops[] = {
     &ag_op_attention_weights,
     &ag_op_dot_attention,
     &ag_op_heads,
+    &ag_op_position_embedding,
 };
 const int ag__builtin_op_count = (int)(sizeof ag__builtin_ops / sizeof ag__builtin_ops[0]);

@@ -33,5 +33,10 @@ echo "$out" | grep -q "xor(1, 0) = 0.9" || fail "sequential_xor: xor(1, 0) not l
 out=$("$bin/train_mlp" --epochs 100 2>&1) || fail "train_mlp: $out"
 echo "$out" | grep -qi "accuracy" || fail "train_mlp: no accuracy reported"
 
+out=$("$bin/transformer_similarity" --gradcheck 2>&1) || fail "transformer_similarity --gradcheck: $out"
+echo "$out" | grep -q "22 of 22 weights, .*: passed" || fail "transformer_similarity: gradient check: $out"
+out=$("$bin/transformer_similarity" 2>&1) || fail "transformer_similarity did not learn: $(echo "$out" | tail -3)"
+echo "$out" | grep -q "^validation: accuracy" || fail "transformer_similarity: no validation figures"
+
 [ "$fails" = 0 ] && echo "all examples ran as documented"
 exit $((fails > 0))

@@ -631,6 +631,42 @@ static void test_save_load_identical_predictions(void **state)
     unlink(path);
 }
 
+/* PositionEmbedding: rows 0..T-1 of its table for every example, the
+ * input's mask carried along, and a batch longer than the table refused. */
+static void test_position_embedding(void **state)
+{
+    (void)state;
+    ag_model *m = ag_model_new(AG_FLOAT64, 2);
+    ag_node *ids = ag_model_input(m, "ids", AG_INT32, 1, (int64_t[]){-1});
+    ag_node *e = ag_call(ag_layer_embedding(m, 10, 3, 1), ids);
+    ag_layer *pl = ag_layer_position_embedding(m, 4);
+    ag_node *p = ag_call(pl, e);
+    assert_non_null(p);
+    assert_true(ag_model_mask(m, p) == ag_model_mask(m, e));
+    assert_int_equal(ag_layer_count_params(pl), 12);
+    AG_ASSERT_OK(ag_model_graph(m), ag_model_build(m, &ids, 1, &p, 1));
+    ag_tensor *x =
+        ag_tensor_from(AG_INT32, 2, (int64_t[]){2, 3}, (int32_t[]){1, 2, 0, 3, 4, 5}, NULL);
+    if (ag_model_run(m, (const ag_tensor *[]){x}, &p, 1)) fail_msg("%s", ag_model_error(m));
+    ag_node *w;
+    ag_layer_weights(pl, -1, &w, 1);
+    const ag_tensor *t = ag_value(w), *z = ag_value(p);
+    for (int64_t b = 0; b < 2; b++)
+        for (int64_t i = 0; i < 9; i++)
+            AG_ASSERT_NEAR(ag_tensor_get(z, b * 9 + i), ag_tensor_get(t, i), 0);
+    ag_tensor *longer = ag_tensor_new(AG_INT32, 2, (int64_t[]){1, 5}, NULL);
+    assert_int_not_equal(ag_model_run(m, (const ag_tensor *[]){longer}, &p, 1), AG_OK);
+    ag_assert_msg_has(ag_model_error(m), "the sequence has 5 steps, more than the table's "
+                                         "sequence_length 4");
+    char *cfg = ag_layer_get_config(pl);
+    ag_assert_msg_has(cfg, "\"sequence_length\":4");
+    free(cfg);
+    assert_null(ag_layer_position_embedding(m, 0));
+    ag_assert_msg_has(ag_model_error(m), "sequence_length must be a positive integer, received 0");
+    ag_tensor_free(x), ag_tensor_free(longer);
+    ag_model_free(m);
+}
+
 /* ---- errors ---- */
 
 static void test_errors(void **state)
@@ -711,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_threads_bitwise_identical),
         cmocka_unit_test(test_config_round_trip),
         cmocka_unit_test(test_save_load_identical_predictions),
+        cmocka_unit_test(test_position_embedding),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,7 +93,7 @@ got=$(echo "$ev" | awk '{ print $6, $9, $12 }')
     fail "heatmap of the decomposable model"
 [ "$(head -c 8 "$T/d.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "decomposable heatmap: not a PNG"
 msg=$("$AG" train --data "$T/syn" --model lstm 2>&1) && fail "train: unknown model accepted"
-echo "$msg" | grep -q "model must be cnn-attention or decomposable, received 'lstm'" || fail "train: message '$msg'"
+echo "$msg" | grep -q "model must be cnn-attention, decomposable or transformer, received 'lstm'" || fail "train: message '$msg'"
 msg=$("$AG" train --data "$T/syn" --model decomposable --attention additive 2>&1) &&
     fail "train: --attention with --model decomposable accepted"
 echo "$msg" | grep -q "cnn-attention's option" || fail "train: message '$msg'"

@@ -6,7 +6,9 @@
 
 static const ag_command commands[] = {
     {"gradcheck", "check every built-in op's gradient against finite differences", cmd_gradcheck},
-    {"attention", "Keras's Attention/AdditiveAttention on .npy files, with gradients and --explain",
+    {"attention",
+     "Keras's Attention/AdditiveAttention/MultiHeadAttention on .npy files, with gradients and "
+     "--explain",
      cmd_attention},
     {"dataset", "build the KJV/WEB paraphrase pairs (train/val/test TSV)", cmd_dataset},
     {"baseline", "word-overlap baseline on a pairs directory: threshold, accuracy, AUC",

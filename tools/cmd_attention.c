@@ -6,18 +6,16 @@
  * error (a flag). Every error is one line on stderr. */
 #include "tools.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define WHO "attograd attention"
-
 static const char usage_text[] =
     "usage: attograd attention --query Q.npy --value V.npy [--key K.npy]\n"
-    "    [--layer attention|additive]         default attention\n"
+    "    [--layer attention|additive]         default attention (--layer multi_head --help: "
+    "MultiHeadAttention)\n"
     "    [--score-mode dot|concat]            Attention only; default dot\n"
     "    [--use-scale | --no-scale]           default: off for attention, on for additive\n"
     "    [--scale S.npy]                      initial scale: shape () or (1,) for Attention, (D,) "
@@ -50,38 +48,13 @@ typedef struct opts {
     int dtype; /* -1: the query file's */
 } opts;
 
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, WHO ": ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see --help)\n");
-    va_end(ap);
-    return 2;
-}
-
-static int data_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, WHO ": ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
 /* Parses argv into o; returns -1 when done, else the exit status. */
 static int parse(int argc, char **argv, opts *o)
 {
     *o = (opts){.use_scale = -1, .dtype = -1};
     const char *layer = NULL, *mode = NULL, *dtype = NULL, *rate = NULL, *seed = NULL;
     int no_scale = 0, yes_scale = 0;
-    struct {
-        const char *flag;
-        const char **dst;
-    } valued[] = {
+    const att_valued valued[] = {
         {"--query", &o->query},
         {"--value", &o->value},
         {"--key", &o->key},
@@ -103,122 +76,47 @@ static int parse(int argc, char **argv, opts *o)
         {"--grad-scale", &o->grad_scale},
         {"--grad-concat-score-weight", &o->grad_concat_w},
     };
-    struct {
-        const char *flag;
-        int *dst;
-    } flags[] = {{"--use-scale", &yes_scale},
-                 {"--no-scale", &no_scale},
-                 {"--causal", &o->causal},
-                 {"--training", &o->training},
-                 {"--explain", &o->explain}};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        size_t n = strcspn(a, "=");
-        int matched = 0;
-        for (size_t f = 0; f < sizeof valued / sizeof valued[0] && !matched; f++) {
-            if (strncmp(a, valued[f].flag, n) || valued[f].flag[n]) continue;
-            matched = 1;
-            const char *v = a[n] == '=' ? a + n + 1 : i + 1 < argc ? argv[++i] : NULL;
-            if (!v || !*v) return usage_error("%s needs a value", valued[f].flag);
-            if (*valued[f].dst) return usage_error("%s given twice", valued[f].flag);
-            *valued[f].dst = v;
-        }
-        for (size_t f = 0; f < sizeof flags / sizeof flags[0] && !matched; f++)
-            if (!strcmp(a, flags[f].flag)) matched = 1, *flags[f].dst = 1;
-        if (!matched) return usage_error("unknown option '%s'", a);
-    }
+    const att_flag flags[] = {{"--use-scale", &yes_scale},
+                              {"--no-scale", &no_scale},
+                              {"--causal", &o->causal},
+                              {"--training", &o->training},
+                              {"--explain", &o->explain}};
+    int rc = att_parse_argv(argc, argv, valued, (int)(sizeof valued / sizeof valued[0]), flags,
+                            (int)(sizeof flags / sizeof flags[0]), usage_text);
+    if (rc >= 0) return rc;
     if (!o->query || !o->value || !o->output)
-        return usage_error("--%s is required", !o->query   ? "query"
-                                               : !o->value ? "value"
-                                                           : "output");
+        return att_usage_error("--%s is required", !o->query   ? "query"
+                                                   : !o->value ? "value"
+                                                               : "output");
     if (layer && strcmp(layer, "attention") && strcmp(layer, "additive"))
-        return usage_error("--layer must be one of {attention, additive}, received '%s'", layer);
+        return att_usage_error("--layer must be one of {attention, additive}, received '%s'",
+                               layer);
     o->additive = layer && !strcmp(layer, "additive");
     if (mode && strcmp(mode, "dot") && strcmp(mode, "concat"))
-        return usage_error("--score-mode must be one of {dot, concat}, received '%s'", mode);
-    if (mode && o->additive) return usage_error("--score-mode applies to --layer attention only");
+        return att_usage_error("--score-mode must be one of {dot, concat}, received '%s'", mode);
+    if (mode && o->additive)
+        return att_usage_error("--score-mode applies to --layer attention only");
     o->concat = mode && !strcmp(mode, "concat");
     if (yes_scale && no_scale)
-        return usage_error("--use-scale and --no-scale contradict each other");
-    if (o->scale && no_scale) return usage_error("--scale gives an initial scale, but --no-scale");
+        return att_usage_error("--use-scale and --no-scale contradict each other");
+    if (o->scale && no_scale)
+        return att_usage_error("--scale gives an initial scale, but --no-scale");
     o->use_scale = yes_scale || o->scale ? 1 : no_scale ? 0 : o->additive;
     if (o->concat_w && !o->concat)
-        return usage_error("--concat-score-weight needs --score-mode concat");
-    if (dtype) {
-        if (!strcmp(dtype, "float32"))
-            o->dtype = AG_FLOAT32;
-        else if (!strcmp(dtype, "float64"))
-            o->dtype = AG_FLOAT64;
-        else
-            return usage_error("--dtype must be one of {float32, float64}, received '%s'", dtype);
-    }
-    if (rate) {
-        char *end;
-        errno = 0;
-        o->dropout = strtod(rate, &end);
-        if (*end || errno || !(o->dropout >= 0 && o->dropout < 1))
-            return usage_error("--dropout must be a number in [0, 1), received '%s'", rate);
-    }
-    if (seed) {
-        char *end;
-        errno = 0;
-        o->seed = strtoull(seed, &end, 10);
-        if (*end || errno || *seed == '-')
-            return usage_error("--seed must be a non-negative integer, received '%s'", seed);
-    }
+        return att_usage_error("--concat-score-weight needs --score-mode concat");
+    if ((rc = att_parse_common(dtype, rate, seed, &o->dtype, &o->dropout, &o->seed)) >= 0)
+        return rc;
     const char *grads[5] = {o->grad_query, o->grad_value, o->grad_key, o->grad_scale,
                             o->grad_concat_w};
     for (int i = 0; i < 5 && !o->grad_output; i++)
-        if (grads[i]) return usage_error("the --grad-* outputs need --grad-output");
+        if (grads[i]) return att_usage_error("the --grad-* outputs need --grad-output");
     if (o->grad_key && !o->key)
-        return usage_error("--grad-key needs --key (without a key, --grad-value includes the "
-                           "value's use as the key)");
-    if (o->grad_scale && !o->use_scale) return usage_error("--grad-scale needs use_scale");
+        return att_usage_error("--grad-key needs --key (without a key, --grad-value includes the "
+                               "value's use as the key)");
+    if (o->grad_scale && !o->use_scale) return att_usage_error("--grad-scale needs use_scale");
     if (o->grad_concat_w && !o->concat)
-        return usage_error("--grad-concat-score-weight needs --score-mode concat");
+        return att_usage_error("--grad-concat-score-weight needs --score-mode concat");
     return -1;
-}
-
-/* ---- files ---- */
-
-static ag_tensor *load(const char *flag, const char *path, int *rc)
-{
-    ag_error e = {0};
-    ag_tensor *t = ag_npy_load(path, &e);
-    if (!t) *rc = data_error("%s: %s", flag, e.msg);
-    return t;
-}
-
-static int save(const char *flag, const char *path, const ag_tensor *t)
-{
-    ag_error e = {0};
-    if (ag_npy_save(path, t, &e)) return data_error("%s: %s", flag, e.msg);
-    return 0;
-}
-
-/* A mask file as a bool tensor; values must be 0 or 1. */
-static ag_tensor *load_mask(const char *flag, const char *path, int *rc)
-{
-    ag_tensor *t = load(flag, path, rc);
-    if (!t) return NULL;
-    ag_tensor *m = ag_tensor_new(AG_BOOL, t->rank, t->shape, NULL);
-    for (int64_t i = 0; m && i < t->size; i++) {
-        double v = ag_tensor_get(t, i);
-        if (v != 0 && v != 1) {
-            *rc = data_error("%s: '%s' must hold bool or 0/1 values, found %g at flat index %lld",
-                             flag, path, v, (long long)i);
-            ag_tensor_free(m);
-            m = NULL;
-            break;
-        }
-        AG_U8(m)[i] = v != 0;
-    }
-    ag_tensor_free(t);
-    return m;
 }
 
 /* ---- the reference path for --explain ---- */
@@ -373,30 +271,17 @@ static void release(run_state *s)
     ag_graph_free(s->g);
 }
 
-/* A node's gradient, or zeros shaped like its value when it has none. */
-static int save_grad(const char *flag, const char *path, ag_node *n)
-{
-    if (!path) return 0;
-    ag_tensor *gt = ag_grad(n);
-    if (gt) return save(flag, path, gt);
-    ag_tensor *zero =
-        ag_tensor_new(ag_value(n)->dtype, ag_value(n)->rank, ag_value(n)->shape, NULL);
-    int rc = zero ? save(flag, path, zero) : data_error("%s: out of memory", flag);
-    ag_tensor_free(zero);
-    return rc;
-}
-
 static int run(const opts *o, run_state *s)
 {
     int rc = 0;
-    if (!(s->q = load("--query", o->query, &rc))) return rc;
-    if (!(s->v = load("--value", o->value, &rc))) return rc;
-    if (o->key && !(s->k = load("--key", o->key, &rc))) return rc;
-    if (o->query_mask && !(s->qm = load_mask("--query-mask", o->query_mask, &rc))) return rc;
-    if (o->value_mask && !(s->vm = load_mask("--value-mask", o->value_mask, &rc))) return rc;
-    if (o->scale && !(s->scale = load("--scale", o->scale, &rc))) return rc;
-    if (o->concat_w && !(s->cw = load("--concat-score-weight", o->concat_w, &rc))) return rc;
-    if (o->grad_output && !(s->gout = load("--grad-output", o->grad_output, &rc))) return rc;
+    if (!(s->q = att_load("--query", o->query, &rc))) return rc;
+    if (!(s->v = att_load("--value", o->value, &rc))) return rc;
+    if (o->key && !(s->k = att_load("--key", o->key, &rc))) return rc;
+    if (o->query_mask && !(s->qm = att_load_mask("--query-mask", o->query_mask, &rc))) return rc;
+    if (o->value_mask && !(s->vm = att_load_mask("--value-mask", o->value_mask, &rc))) return rc;
+    if (o->scale && !(s->scale = att_load("--scale", o->scale, &rc))) return rc;
+    if (o->concat_w && !(s->cw = att_load("--concat-score-weight", o->concat_w, &rc))) return rc;
+    if (o->grad_output && !(s->gout = att_load("--grad-output", o->grad_output, &rc))) return rc;
     struct {
         const char *flag;
         const ag_tensor *t;
@@ -408,20 +293,20 @@ static int run(const opts *o, run_state *s)
                   {"--grad-output", s->gout}};
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++)
         if (floats[i].t && !ag_dtype_is_float(floats[i].t->dtype))
-            return data_error("%s must hold float32 or float64 values, received %s", floats[i].flag,
-                              ag_dtype_name(floats[i].t->dtype));
+            return att_data_error("%s must hold float32 or float64 values, received %s",
+                                  floats[i].flag, ag_dtype_name(floats[i].t->dtype));
     ag_dtype dt = o->dtype >= 0 ? (ag_dtype)o->dtype : s->q->dtype;
 
     ag_graph *g = s->g = ag_graph_new();
-    if (!g) return data_error("out of memory");
+    if (!g) return att_data_error("out of memory");
     ag_graph_set_float(g, dt);
     ag_graph_set_training(g, o->training);
     ag_node *q = ag_input(g, "query", dt, s->q->rank, s->q->shape);
     ag_node *v = ag_input(g, "value", dt, s->v->rank, s->v->shape);
     ag_node *k = s->k ? ag_input(g, "key", dt, s->k->rank, s->k->shape) : NULL;
-    if (!q || !v || (s->k && !k)) return data_error("%s", ag_graph_error(g));
+    if (!q || !v || (s->k && !k)) return att_data_error("%s", ag_graph_error(g));
     if (ag_feed(g, q, s->q) || ag_feed(g, v, s->v) || (k && ag_feed(g, k, s->k)))
-        return data_error("%s", ag_graph_error(g));
+        return att_data_error("%s", ag_graph_error(g));
     ag_set_requires_grad(q, 1);
     ag_set_requires_grad(v, 1);
     ag_set_requires_grad(k, 1);
@@ -442,7 +327,7 @@ static int run(const opts *o, run_state *s)
             scale = ag_variable(g, "scale", 0, NULL);
             if (scale) ag_tensor_set(ag_value(scale), 0, 1.0);
         }
-        if (!scale) return data_error("--scale: %s", ag_graph_error(g));
+        if (!scale) return att_data_error("--scale: %s", ag_graph_error(g));
     }
     if (o->concat) {
         if (s->cw) {
@@ -452,7 +337,7 @@ static int run(const opts *o, run_state *s)
             cw = ag_variable(g, "concat_score_weight", 0, NULL);
             if (cw) ag_tensor_set(ag_value(cw), 0, 1.0);
         }
-        if (!cw) return data_error("--concat-score-weight: %s", ag_graph_error(g));
+        if (!cw) return att_data_error("--concat-score-weight: %s", ag_graph_error(g));
     }
     ag_attention_opts ao = {.mode = o->additive ? AG_SCORE_ADDITIVE
                                     : o->concat ? AG_SCORE_CONCAT
@@ -462,10 +347,10 @@ static int run(const opts *o, run_state *s)
                             .seed = o->seed};
     ag_node *weights = NULL;
     ag_node *out = ag_attention(g, q, v, k, qm, vm, scale, cw, &ao, &weights);
-    if (!out) return data_error("%s", ag_graph_error(g));
+    if (!out) return att_data_error("%s", ag_graph_error(g));
     uint64_t step = ag_graph_step(g);
     ag_node *outs[2] = {out, weights};
-    if (ag_forward(g, outs, 2)) return data_error("%s", ag_graph_error(g));
+    if (ag_forward(g, outs, 2)) return att_data_error("%s", ag_graph_error(g));
     if (o->explain) {
         ag_tensor *qc = ag_tensor_cast(ag_value(q), dt, NULL);
         ag_tensor *vc = ag_tensor_cast(ag_value(v), dt, NULL);
@@ -480,22 +365,26 @@ static int run(const opts *o, run_state *s)
         printf("\ncheck: the fused kernel's weights and output %s this reference path "
                "(max |difference| %.3g)\n",
                diff <= tol ? "agree with" : "DISAGREE with", diff);
-        if (!(diff <= tol)) return data_error("the kernel disagrees with the reference path");
+        if (!(diff <= tol)) return att_data_error("the kernel disagrees with the reference path");
     }
-    if ((rc = save("--output", o->output, ag_value(out)))) return rc;
-    if (o->scores && (rc = save("--scores", o->scores, ag_value(weights)))) return rc;
+    if ((rc = att_save("--output", o->output, ag_value(out)))) return rc;
+    if (o->scores && (rc = att_save("--scores", o->scores, ag_value(weights)))) return rc;
     if (!o->grad_output) return 0;
-    if (ag_backward(g, out, s->gout)) return data_error("--grad-output: %s", ag_graph_error(g));
-    if ((rc = save_grad("--grad-query", o->grad_query, q))) return rc;
-    if ((rc = save_grad("--grad-value", o->grad_value, v))) return rc;
-    if (k && (rc = save_grad("--grad-key", o->grad_key, k))) return rc;
-    if (scale && (rc = save_grad("--grad-scale", o->grad_scale, scale))) return rc;
-    if (cw && (rc = save_grad("--grad-concat-score-weight", o->grad_concat_w, cw))) return rc;
+    if (ag_backward(g, out, s->gout)) return att_data_error("--grad-output: %s", ag_graph_error(g));
+    if ((rc = att_save_grad("--grad-query", o->grad_query, q))) return rc;
+    if ((rc = att_save_grad("--grad-value", o->grad_value, v))) return rc;
+    if (k && (rc = att_save_grad("--grad-key", o->grad_key, k))) return rc;
+    if (scale && (rc = att_save_grad("--grad-scale", o->grad_scale, scale))) return rc;
+    if (cw && (rc = att_save_grad("--grad-concat-score-weight", o->grad_concat_w, cw))) return rc;
     return 0;
 }
 
 int cmd_attention(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if ((!strcmp(argv[i], "--layer") && i + 1 < argc && !strcmp(argv[i + 1], "multi_head")) ||
+            !strcmp(argv[i], "--layer=multi_head"))
+            return cmd_attention_multi_head(argc, argv);
     opts o;
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;

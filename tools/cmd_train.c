@@ -27,39 +27,48 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: attograd train --data DIR [options]\n"
-            "Trains a text-similarity network on DIR/train.tsv, keeps the epoch with the lowest\n"
-            "loss on DIR/val.tsv, and reports accuracy, AUC and loss on DIR/test.tsv beside the\n"
-            "word-overlap baseline's (text_a<TAB>text_b<TAB>label files; `attograd dataset bible`\n"
-            "makes them).\n"
-            "  --model NAME         cnn-attention (default: the seeds' CNN+Attention network) or\n"
-            "                       decomposable (Parikh et al.'s attend-compare-aggregate model)\n"
-            "  --attention MODE     cnn-attention's attention: dot (default), concat or additive\n"
-            "  --epochs N           training epochs (default 4)\n"
-            "  --batch-size N       pairs per step (default 64)\n"
-            "  --learning-rate X    Adam's learning rate (default 0.001)\n"
-            "  --max-tokens N       vocabulary size, padding and [UNK] included (default 10000)\n"
-            "  --dim N              embedding dimension (default 64)\n"
-            "  --filters N          cnn-attention's Conv1D filters (default 100)\n"
-            "  --units N            decomposable's feed-forward width (default 64)\n"
-            "  --attend-layers N    decomposable's layers in F, the attend net (default 1)\n"
-            "  --compare-layers N   decomposable's layers in G, the compare net (default 1)\n"
-            "  --dropout X          decomposable's dropout before each Dense (default 0.1)\n"
-            "  --patience N         stop after N epochs without a lower val_loss (default: never)\n"
-            "  --bucket N           batch pairs of similar length: sort each run of N batches'\n"
-            "                       pairs by length, then shuffle the batches (less padding,\n"
-            "                       faster; validation too, not the test pairs, so that the test\n"
-            "                       figures are `attograd evaluate`'s; default 0 = off for\n"
-            "                       cnn-attention, 20 for decomposable)\n"
-            "  --seed N             initialisation and shuffling seed (default 1337)\n"
-            "  --threads N          OpenMP threads (default: all cores)\n"
-            "  --limit N            train on the first N training pairs only\n"
-            "  --save MODEL         write the model and its vocabulary (.safetensors)\n"
-            "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n"
-            "  --shards K           cut each batch into K micro-shards, spread over the ranks of\n"
-            "                       `mpirun -np N` (needed when N > 1); the weights depend on K,\n"
-            "                       never on N (default 0: whole batches)\n");
+    fprintf(
+        f,
+        "usage: attograd train --data DIR [options]\n"
+        "Trains a text-similarity network on DIR/train.tsv, keeps the epoch with the lowest\n"
+        "loss on DIR/val.tsv, and reports accuracy, AUC and loss on DIR/test.tsv beside the\n"
+        "word-overlap baseline's (text_a<TAB>text_b<TAB>label files; `attograd dataset bible`\n"
+        "makes them).\n"
+        "  --model NAME         cnn-attention (default: the seeds' CNN+Attention network),\n"
+        "                       decomposable (Parikh et al.'s attend-compare-aggregate model)\n"
+        "                       or transformer (a Transformer encoder over both texts)\n"
+        "  --attention MODE     cnn-attention's attention: dot (default), concat or additive\n"
+        "  --epochs N           training epochs (default 4)\n"
+        "  --batch-size N       pairs per step (default 64)\n"
+        "  --learning-rate X    Adam's learning rate (default 0.001)\n"
+        "  --max-tokens N       vocabulary size, padding and [UNK] included (default 10000)\n"
+        "  --dim N              embedding dimension (default 64)\n"
+        "  --filters N          cnn-attention's Conv1D filters (default 100)\n"
+        "  --units N            decomposable's feed-forward width, transformer's Dense width\n"
+        "                       before the output (default 64)\n"
+        "  --attend-layers N    decomposable's layers in F, the attend net (default 1)\n"
+        "  --compare-layers N   decomposable's layers in G, the compare net (default 1)\n"
+        "  --dropout X          decomposable's dropout before each Dense, transformer's\n"
+        "                       dropout (default 0.1)\n"
+        "  --heads N            transformer's attention heads (default 4; dim a multiple of it)\n"
+        "  --ff-dim N           transformer's feed-forward width (default 128)\n"
+        "  --blocks N           transformer's encoder blocks (default 1)\n"
+        "  --max-len N          transformer's position embeddings: texts are cut to N tokens\n"
+        "                       (default 256)\n"
+        "  --patience N         stop after N epochs without a lower val_loss (default: never)\n"
+        "  --bucket N           batch pairs of similar length: sort each run of N batches'\n"
+        "                       pairs by length, then shuffle the batches (less padding,\n"
+        "                       faster; validation too, not the test pairs, so that the test\n"
+        "                       figures are `attograd evaluate`'s; default 0 = off for\n"
+        "                       cnn-attention, 20 for the others)\n"
+        "  --seed N             initialisation and shuffling seed (default 1337)\n"
+        "  --threads N          OpenMP threads (default: all cores)\n"
+        "  --limit N            train on the first N training pairs only\n"
+        "  --save MODEL         write the model and its vocabulary (.safetensors)\n"
+        "  --heatmaps DIR       write a few validation pairs' attention heatmaps there\n"
+        "  --shards K           cut each batch into K micro-shards, spread over the ranks of\n"
+        "                       `mpirun -np N` (needed when N > 1); the weights depend on K,\n"
+        "                       never on N (default 0: whole batches)\n");
 }
 
 /* One run's ranks and its first error. */
@@ -165,6 +174,7 @@ typedef struct train_args {
     const char *data, *save, *heat;
     long long epochs, batch, threads, limit, seed, mt, dim, filters, shards;
     long long units, attend, compare, patience, bucket;
+    long long heads, ff_dim, blocks, max_len;
     double lr, dropout;
     int attention_set;
 } train_args;
@@ -199,6 +209,14 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
             ok = parse_int(val, 1, &t->patience);
         else if (!strcmp(a, "--bucket"))
             ok = parse_int(val, 0, &t->bucket) && t->bucket <= 1000000;
+        else if (!strcmp(a, "--heads"))
+            ok = parse_int(val, 1, &t->heads) && t->heads <= 1024;
+        else if (!strcmp(a, "--ff-dim"))
+            ok = parse_int(val, 1, &t->ff_dim) && t->ff_dim <= 100000;
+        else if (!strcmp(a, "--blocks"))
+            ok = parse_int(val, 1, &t->blocks) && t->blocks <= 16;
+        else if (!strcmp(a, "--max-len"))
+            ok = parse_int(val, 1, &t->max_len) && t->max_len <= 100000;
         else if (!strcmp(a, "--dropout")) {
             char *end;
             t->dropout = strtod(val, &end);
@@ -238,13 +256,26 @@ static int parse_args(run *r, int argc, char **argv, train_args *t)
         fail(r, "--data DIR is required (see --help)");
         return 2;
     }
-    if (strcmp(t->cfg.model, "cnn-attention") && strcmp(t->cfg.model, "decomposable")) {
-        fail(r, "--model must be cnn-attention or decomposable, received '%s'", t->cfg.model);
+    if (strcmp(t->cfg.model, "cnn-attention") && strcmp(t->cfg.model, "decomposable") &&
+        strcmp(t->cfg.model, "transformer")) {
+        fail(r, "--model must be cnn-attention, decomposable or transformer, received '%s'",
+             t->cfg.model);
         return 2;
     }
+    int transformer = !strcmp(t->cfg.model, "transformer");
     if (t->attention_set && strcmp(t->cfg.model, "cnn-attention")) {
-        fail(r, "--attention is cnn-attention's option; --model %s uses dot attention",
-             t->cfg.model);
+        fail(r, "--attention is cnn-attention's option; --model %s uses %s", t->cfg.model,
+             transformer ? "MultiHeadAttention" : "dot attention");
+        return 2;
+    }
+    if (transformer && t->dim % t->heads) {
+        fail(r, "--dim %lld must be a multiple of --heads %lld (each head gets dim/heads)", t->dim,
+             t->heads);
+        return 2;
+    }
+    if (transformer && t->heat) {
+        fail(r, "--heatmaps draws one text's attention over the other's; the transformer's "
+                "attention is within each text");
         return 2;
     }
     int n = ag_dist_size(r->d);
@@ -270,6 +301,10 @@ static int train(run *R, int argc, char **argv)
                     .units = 64,
                     .attend = 1,
                     .compare = 1,
+                    .heads = 4,
+                    .ff_dim = 128,
+                    .blocks = 1,
+                    .max_len = 256,
                     .lr = 0.001,
                     .dropout = 0.1,
                     .bucket = -1};
@@ -284,6 +319,10 @@ static int train(run *R, int argc, char **argv)
     cfg.units = (int)t.units, cfg.attend_layers = (int)t.attend;
     cfg.compare_layers = (int)t.compare, cfg.dropout = t.dropout;
     long long bucket = t.bucket >= 0 ? t.bucket : strcmp(cfg.model, "cnn-attention") ? 20 : 0;
+    cfg.heads = (int)t.heads, cfg.ff_dim = (int)t.ff_dim, cfg.blocks = (int)t.blocks;
+    cfg.max_len = (int)t.max_len;
+    /* the transformer's position table bounds a text's length */
+    const int64_t cut = !strcmp(cfg.model, "transformer") ? t.max_len : 0;
     cfg.seed = (uint64_t)t.seed;
     if (t.threads) omp_set_num_threads((int)t.threads);
     if (root) output_dirs(R, save, heat); /* only rank 0 writes files */
@@ -306,9 +345,9 @@ static int train(run *R, int argc, char **argv)
     }
     if (te &&
         (!(v = ag_vocab_from_pairs(tr, cfg.max_tokens, &err)) ||
-         !(dtr = ag_pair_ids_encode(tr, v, 0, &err)) ||
-         !(dva = ag_pair_ids_encode(va, v, 0, &err)) ||
-         !(dte = ag_pair_ids_encode(te, v, 0, &err)) ||
+         !(dtr = ag_pair_ids_encode(tr, v, cut, &err)) ||
+         !(dva = ag_pair_ids_encode(va, v, cut, &err)) ||
+         !(dte = ag_pair_ids_encode(te, v, cut, &err)) ||
          sim_source_init(&str, dtr, batch, cfg.seed ? cfg.seed : 1, &err) ||
          sim_source_init(&sva, dva, batch, 0, &err) || sim_source_init(&ste, dte, batch, 0, &err) ||
          sim_source_bucket(&str, bucket, &err) || sim_source_bucket(&sva, bucket, &err)))
@@ -337,6 +376,11 @@ static int train(run *R, int argc, char **argv)
         ag_model_summary(m, stdout);
         if (!strcmp(cfg.model, "cnn-attention"))
             printf("cnn-attention, %s attention, ", cfg.attention);
+        else if (!strcmp(cfg.model, "transformer"))
+            printf("transformer: %d block%s, %d heads, dim %d, ff %d, units %d, dropout %g, texts "
+                   "cut to %d tokens, ",
+                   cfg.blocks, cfg.blocks == 1 ? "" : "s", cfg.heads, cfg.dim, cfg.ff_dim,
+                   cfg.units, cfg.dropout, cfg.max_len);
         else
             printf("decomposable attention, dim %d, units %d, %d+%d layers, dropout %g, ", cfg.dim,
                    cfg.units, cfg.attend_layers, cfg.compare_layers, cfg.dropout);
@@ -391,11 +435,16 @@ static int train(run *R, int argc, char **argv)
         char *vs = ag_vocab_to_string(v, &err);
         char mts[32];
         snprintf(mts, sizeof mts, "%d", cfg.max_tokens);
-        const char *keys[4] = {"vocabulary", "task", "attention", "model"};
-        const char *vals[4] = {vs, "text-similarity",
-                               strcmp(cfg.model, "cnn-attention") ? "dot" : cfg.attention,
-                               cfg.model};
-        if (!vs || ag_model_save(m, save, keys, vals, 4))
+        int tf = !strcmp(cfg.model, "transformer");
+        char ml[32];
+        snprintf(ml, sizeof ml, "%d", cfg.max_len);
+        const char *keys[5] = {"vocabulary", "task", "attention", "model", "max_len"};
+        const char *vals[5] = {vs, "text-similarity",
+                               tf                                   ? "multi_head"
+                               : strcmp(cfg.model, "cnn-attention") ? "dot"
+                                                                    : cfg.attention,
+                               cfg.model, ml};
+        if (!vs || ag_model_save(m, save, keys, vals, tf ? 5 : 4))
             fail(R, "%s", vs ? ag_model_error(m) : err.msg);
         else
             printf("saved %s\n", save);

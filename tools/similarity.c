@@ -21,6 +21,18 @@ double sim_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static ag_model *build_transformer(const sim_config *c, char *err, size_t errlen)
+{
+    ag_transformer_config t = ag_transformer_defaults();
+    t.max_tokens = c->max_tokens, t.max_len = c->max_len, t.dim = c->dim;
+    t.num_heads = c->heads, t.ff_dim = c->ff_dim, t.layers = c->blocks, t.units = c->units;
+    t.dropout = c->dropout, t.seed = c->seed;
+    ag_error e = {0};
+    ag_model *m = ag_transformer_model(&t, &e);
+    if (!m) snprintf(err, errlen, "building the model: %s", e.msg);
+    return m;
+}
+
 static ag_model *build_decomposable(const sim_config *c, char *err, size_t errlen)
 {
     ag_decomposable_config d = ag_decomposable_defaults();
@@ -35,9 +47,11 @@ static ag_model *build_decomposable(const sim_config *c, char *err, size_t errle
 
 ag_model *sim_build(const sim_config *c, char *err, size_t errlen)
 {
+    if (c->model && !strcmp(c->model, "transformer")) return build_transformer(c, err, errlen);
     if (c->model && !strcmp(c->model, "decomposable")) return build_decomposable(c, err, errlen);
     if (c->model && strcmp(c->model, "cnn-attention")) {
-        snprintf(err, errlen, "--model must be cnn-attention or decomposable, received '%s'",
+        snprintf(err, errlen,
+                 "--model must be cnn-attention, decomposable or transformer, received '%s'",
                  c->model);
         return NULL;
     }
@@ -230,8 +244,15 @@ void sim_free_labels(char **labels, int64_t n)
     free(labels);
 }
 
-int sim_encode_one(const ag_vocab *v, const char *text, ag_tensor *t, char ***labels,
-                   int64_t *n_labels, const char *who)
+int64_t sim_max_len(const ag_model *m)
+{
+    const char *s = ag_model_metadata(m, "max_len");
+    long long n = s ? atoll(s) : 0;
+    return n > 0 ? n : 0;
+}
+
+int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_len, ag_tensor *t,
+                   char ***labels, int64_t *n_labels, const char *who)
 {
     ag_error err = {0};
     int64_t n = 0;
@@ -241,6 +262,7 @@ int sim_encode_one(const ag_vocab *v, const char *text, ag_tensor *t, char ***la
         return 1;
     }
     int64_t len = n ? n : 1;
+    if (max_len > 0 && len > max_len) len = max_len;
     if (ag_tensor_reshape_storage(t, AG_INT32, 2, (int64_t[]){1, len}, NULL, &err)) {
         free(tok);
         fprintf(stderr, "%s: %s\n", who, err.msg);
@@ -269,8 +291,8 @@ int sim_heatmap(ag_model *m, const ag_vocab *v, const char *text_a, const char *
     char **la = NULL, **lb = NULL;
     int64_t na = 0, nb = 0;
     int rc = 1;
-    if (sim_encode_one(v, text_a, &a, &la, &na, who) ||
-        sim_encode_one(v, text_b, &b, &lb, &nb, who))
+    if (sim_encode_one(v, text_a, sim_max_len(m), &a, &la, &na, who) ||
+        sim_encode_one(v, text_b, sim_max_len(m), &b, &lb, &nb, who))
         goto done;
     ag_layer *att = ag_model_get_layer(m, "attention");
     ag_node *scores = ag_layer_attention_scores(att, 0);
@@ -366,7 +388,8 @@ static int parse_use(int argc, char **argv, const char *who, const char *usage, 
 }
 
 /* Loads model and pairs, encodes them; 0 or 1 (printed). */
-static int load_pairs_for(const char *path, const ag_vocab *v, const char *who, ag_pair_ids **d)
+static int load_pairs_for(const char *path, const ag_vocab *v, int64_t max_len, const char *who,
+                          ag_pair_ids **d)
 {
     ag_error err = {0};
     ag_pairs *p = ag_pairs_load(path, &err);
@@ -374,7 +397,7 @@ static int load_pairs_for(const char *path, const ag_vocab *v, const char *who, 
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
-    *d = ag_pair_ids_encode(p, v, 0, &err);
+    *d = ag_pair_ids_encode(p, v, max_len, &err);
     ag_pairs_free(p);
     if (!*d) {
         fprintf(stderr, "%s: %s\n", who, err.msg);
@@ -405,7 +428,7 @@ int cmd_evaluate(int argc, char **argv)
     int rc = 1;
     sim_source s = {0};
     ag_error err = {0};
-    if (!load_pairs_for(u.data, v, who, &d)) {
+    if (!load_pairs_for(u.data, v, sim_max_len(m), who, &d)) {
         double loss, metric[AG_MAX_METRICS];
         if (sim_source_init(&s, d, u.batch_size, 0, &err))
             fprintf(stderr, "%s: %s\n", who, err.msg);
@@ -446,8 +469,8 @@ int cmd_predict(int argc, char **argv)
     int rc = 1;
     if (!u.data) {
         ag_tensor a = {0}, b = {0};
-        if (!sim_encode_one(v, u.text[0], &a, NULL, NULL, who) &&
-            !sim_encode_one(v, u.text[1], &b, NULL, NULL, who)) {
+        if (!sim_encode_one(v, u.text[0], sim_max_len(m), &a, NULL, NULL, who) &&
+            !sim_encode_one(v, u.text[1], sim_max_len(m), &b, NULL, NULL, who)) {
             if (ag_model_run(m, (const ag_tensor *[]){&a, &b}, NULL, 0))
                 fprintf(stderr, "%s: %s\n", who, ag_model_error(m));
             else {
@@ -462,7 +485,7 @@ int cmd_predict(int argc, char **argv)
         sim_source s = {0};
         ag_error err = {0};
         ag_tensor *out = NULL;
-        if (!load_pairs_for(u.data, v, who, &d)) {
+        if (!load_pairs_for(u.data, v, sim_max_len(m), who, &d)) {
             if (sim_source_init(&s, d, u.batch_size, 0, &err))
                 fprintf(stderr, "%s: %s\n", who, err.msg);
             else if (ag_model_predict_source(m, &s.src, &out))

@@ -20,10 +20,13 @@ typedef struct sim_config {
     const char *attention; /* "dot", "concat" or "additive" */
     int max_tokens, dim, filters;
     uint64_t seed;
-    /* "cnn-attention" (the network above, the default) or "decomposable"
-     * (ag_decomposable_model: dim, units, the layer counts and dropout) */
+    /* "cnn-attention" (the network above, the default), "decomposable"
+     * (ag_decomposable_model: dim, units, the layer counts and dropout) or
+     * "transformer" (ag_transformer_model: dim, heads, ff_dim, blocks,
+     * max_len, units, dropout) */
     const char *model;
     int units, attend_layers, compare_layers;
+    int heads, ff_dim, blocks, max_len;
     double dropout;
 } sim_config;
 ag_model *sim_build(const sim_config *c, char *err, size_t errlen);
@@ -78,9 +81,12 @@ int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v);
 /* Encodes one text for the model: ids (1,T) int32 written to t; tokens
  * (when not NULL) gets a label per id, "[UNK]"-marked for unknown words
  * (free the array and its strings with sim_free_labels). */
-int sim_encode_one(const ag_vocab *v, const char *text, ag_tensor *t, char ***labels,
-                   int64_t *n_labels, const char *who);
+int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_len, ag_tensor *t,
+                   char ***labels, int64_t *n_labels, const char *who);
 void sim_free_labels(char **labels, int64_t n);
+/* The longest text a saved model takes (its "max_len" metadata: the
+ * transformer's position table), 0 for any length. Texts are cut to it. */
+int64_t sim_max_len(const ag_model *m);
 
 /* The attention heatmap of one pair, with the pair's probability in the
  * title. Returns 0, or prints why and returns 1. */

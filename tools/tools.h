@@ -19,5 +19,47 @@ int cmd_train(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_heatmap(int argc, char **argv);
+/* `attograd attention --layer multi_head` (tools/cmd_attention_mha.c). */
+int cmd_attention_multi_head(int argc, char **argv);
+
+/* Shared by both forms of `attograd attention` (tools/attention_io.c): a
+ * one-line message on stderr ("attograd attention: ...") and the exit
+ * status, 2 for a usage error (with "(see --help)"), 1 for a data error. */
+int att_usage_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+int att_data_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Flags with a value ("--query Q" or "--query=Q"; each at most once) and
+ * flags without one; --help prints usage. Returns -1 when parsed, else the
+ * exit status (0 after --help, 2 on a usage error). */
+typedef struct att_valued {
+    const char *flag;
+    const char **dst;
+} att_valued;
+typedef struct att_flag {
+    const char *flag;
+    int *dst;
+} att_flag;
+int att_parse_argv(int argc, char **argv, const att_valued *valued, int n_valued,
+                   const att_flag *flags, int n_flags, const char *usage);
+/* The values of --dtype (into *dt as an ag_dtype), --dropout (in [0, 1))
+ * and --seed (non-negative); each may be NULL. -1 when valid, else 2. */
+int att_parse_common(const char *dtype, const char *rate, const char *seed, int *dt,
+                     double *dropout, uint64_t *seed_out);
+/* A .npy file; NULL with *rc set to the data error's status. */
+ag_tensor *att_load(const char *flag, const char *path, int *rc);
+/* A mask file as a bool tensor: its values must be 0 or 1 (any dtype). */
+ag_tensor *att_load_mask(const char *flag, const char *path, int *rc);
+/* Writes t; 0 or the data error's status. */
+int att_save(const char *flag, const char *path, const ag_tensor *t);
+/* n's gradient to path (when not NULL), or zeros shaped like its value when
+ * it has none. */
+int att_save_grad(const char *flag, const char *path, ag_node *n);
 
 #endif

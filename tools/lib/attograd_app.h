@@ -191,6 +191,37 @@ typedef struct ag_decomposable_config {
 AG_API ag_decomposable_config ag_decomposable_defaults(void);
 AG_API ag_model *ag_decomposable_model(const ag_decomposable_config *c, ag_error *err);
 
+/* A Keras-style Transformer encoder (Vaswani et al. 2017, as Keras's
+ * "text classification with Transformer" example writes it) over both texts
+ * of a pair, with learned position embeddings:
+ *   text_a (B,Ta), text_b (B,Tb) int32 ids, 0 = padding
+ *   x = Dropout(Add([Embedding(max_tokens, dim, mask_zero=True)(ids),
+ *                    PositionEmbedding(max_len)(...)]))            (B,T,dim)
+ *   layers × encoder block, shared by both texts:
+ *     x = LayerNormalization(1e-6)(Add([x, Dropout(MultiHeadAttention(
+ *             num_heads, key_dim=dim/num_heads, dropout)([x, x]))]))
+ *     x = LayerNormalization(1e-6)(Add([x, Dropout(Dense(dim)(Dense(ff_dim,
+ *             relu)(x)))]))
+ *   h_a, h_b = GlobalAveragePooling1D (mask-aware) of each text    (B,dim)
+ *   Concatenate([h_a, h_b, Subtract([h_a, h_b]), Multiply([h_a, h_b])])
+ *   -> Dropout -> Dense(units, relu) -> Dense(1, sigmoid)           (B,1)
+ * The padding masks ride through every layer: attention never looks at a
+ * padded key, and the pooling averages real tokens only. The first block's
+ * MultiHeadAttention is named "attention". Texts longer than max_len fail
+ * the run: truncate them (ag_pair_ids_encode's max_len). Dropout layers are
+ * left out when dropout is 0. NULL (err set) on a bad size or no memory. */
+typedef struct ag_transformer_config {
+    int64_t max_tokens, max_len, dim, num_heads, ff_dim, units;
+    int layers;     /* encoder blocks, 1 to 16 */
+    double dropout; /* [0, 1) */
+    ag_dtype dtype; /* AG_FLOAT32, or AG_FLOAT64 to gradient-check */
+    uint64_t seed;
+} ag_transformer_config;
+/* max_tokens 10000, max_len 256, dim 64, 4 heads, ff_dim 128, units 64, one
+ * block, dropout 0.1, float32, seed 1337. */
+AG_API ag_transformer_config ag_transformer_defaults(void);
+AG_API ag_model *ag_transformer_model(const ag_transformer_config *c, ag_error *err);
+
 #ifdef __cplusplus
 }
 #endif
