@@ -555,12 +555,23 @@ char *ag_layer_get_config(const ag_layer *l)
 }
 
 static const ag_layer_class *const classes[] = {
-    &ag__input_layer_class, &ag__embedding_class, &ag__conv1d_class,
-    &ag__dense_class,       &ag__dropout_class,   &ag__activation_class,
-    &ag__gap1d_class,       &ag__gmp1d_class,     &ag__concatenate_class,
-    &ag__layer_norm_class,  &ag__attention_class, &ag__additive_attention_class,
-    &ag__add_class,         &ag__subtract_class,  &ag__multiply_class,
-    &ag__mha_class,         &ag__position_embedding_class,
+    &ag__input_layer_class,
+    &ag__embedding_class,
+    &ag__conv1d_class,
+    &ag__dense_class,
+    &ag__dropout_class,
+    &ag__activation_class,
+    &ag__gap1d_class,
+    &ag__gmp1d_class,
+    &ag__concatenate_class,
+    &ag__layer_norm_class,
+    &ag__attention_class,
+    &ag__additive_attention_class,
+    &ag__add_class,
+    &ag__subtract_class,
+    &ag__multiply_class,
+    &ag__mha_class,
+    &ag__position_embedding_class,
 };
 
 const ag_layer_class *ag__layer_class_find(const char *class_name)

@@ -9,6 +9,20 @@
 
 #include <math.h>
 
+/* AG_CLONES before a hot serial kernel compiles it for AVX-512, AVX2 and the
+ * x86-64 baseline, the loader picking the best the CPU has (an ifunc), so a
+ * portable build runs what a -march=native one does. (Not under
+ * AddressSanitizer, whose instrumentation runs too late for a resolver.) */
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute) &&                       \
+    !defined(__SANITIZE_ADDRESS__)
+#if __has_attribute(target_clones)
+#define AG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef AG_CLONES
+#define AG_CLONES
+#endif
+
 /* The parameters of both ops (dot_attention: mode dot, no concat weight). */
 typedef struct attn_params {
     ag_score_mode mode;

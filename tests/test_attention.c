@@ -565,8 +565,9 @@ static void test_gradcheck_dropout(void **state)
         ag_graph *g = ag_graph_new();
         ag_graph_set_float(g, AG_FLOAT64);
         ag_graph_set_training(g, 1);
-        ag_node *q = rand_var(g, "query", 3, (int64_t[]){2, 4, 3}, -1, 1, 1);
-        ag_node *v = rand_var(g, "value", 3, (int64_t[]){2, 5, 3}, -1, 1, 2);
+        /* a batch of 5: additive's one-sweep backward (B >= 4) is checked too */
+        ag_node *q = rand_var(g, "query", 3, (int64_t[]){5, 4, 3}, -1, 1, 1);
+        ag_node *v = rand_var(g, "value", 3, (int64_t[]){5, 5, 3}, -1, 1, 2);
         ag_node *sc = mode == AG_SCORE_ADDITIVE
                           ? rand_var(g, "scale", 1, (int64_t[]){3}, 0.5, 1.5, 4)
                           : var(g, "scale", 0, NULL, (double[]){0.8});
@@ -668,7 +669,8 @@ static snapshot run_threads(int threads, ag_dtype dt, int mode)
     ag_graph *g = ag_graph_new();
     ag_graph_set_float(g, dt);
     ag_graph_set_training(g, 1);
-    const int64_t B = 2, Tq = 40, Tv = 36, D = 24, Dv = 8;
+    /* B >= 4: additive runs its one-sweep backward */
+    const int64_t B = 5, Tq = 40, Tv = 36, D = 24, Dv = 8;
     ag_node *q = rand_var(g, "q", 3, (int64_t[]){B, Tq, D}, -1, 1, 1);
     ag_node *k = rand_var(g, "k", 3, (int64_t[]){B, Tv, D}, -1, 1, 2);
     ag_node *v = rand_var(g, "v", 3, (int64_t[]){B, Tv, Dv}, -1, 1, 3);

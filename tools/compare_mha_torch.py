@@ -228,6 +228,15 @@ def attograd_call(binary, tmp, tag, x, w, g, o, dtype):
     if r.returncode:
         raise RuntimeError(f"attograd failed ({r.returncode}): {r.stderr.strip()}")
     got = {n: np.load(out[n]) for n in ("out", "scores", "gq", "gv")}
+    # again without the scores: the fused (online-softmax) path
+    fused = [c for c in cmd if c not in ("--scores", out["scores"])]
+    fused[fused.index(out["out"])] = out["out"] + ".fused.npy"
+    fused[fused.index(out["gq"])] = out["gq"] + ".fused.npy"
+    r = subprocess.run(fused, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"attograd failed ({r.returncode}): {r.stderr.strip()}")
+    got["out (fused)"] = np.load(out["out"] + ".fused.npy")
+    got["gq (fused)"] = np.load(out["gq"] + ".fused.npy")
     if "k" in x:
         got["gk"] = np.load(out["gk"])
     gw = read_safetensors(out["gw"])
@@ -247,6 +256,7 @@ def reference(x, w, g, o, tdtype):
     out.backward(torch.tensor(g, dtype=tdtype))
     ref = {"out": out.detach().numpy(), "scores": scores.detach().numpy(),
            "gq": tq.grad.numpy(), "gv": tv.grad.numpy()}
+    ref["out (fused)"], ref["gq (fused)"] = ref["out"], ref["gq"]
     if tk is not None:
         ref["gk"] = tk.grad.numpy()
     for n, p in tw.items():
@@ -261,6 +271,7 @@ def reference(x, w, g, o, tdtype):
         out2.backward(torch.tensor(g, dtype=tdtype))
         lib = {"out": out2.detach().numpy(), "scores": scores2.detach().numpy(),
                "gq": tq2.grad.numpy(), "gv": tv2.grad.numpy()}
+        lib["out (fused)"], lib["gq (fused)"] = lib["out"], lib["gq"]
         if tk2 is not None:
             lib["gk"] = tk2.grad.numpy()
         for n, p in tw2.items():
@@ -294,11 +305,12 @@ def compare(binary, seed):
                     print(f"{'FAIL' if bad else 'ok  '} {name:34s} {dtype} vs {against}: max "
                           f"|diff| {diffs[big]:.2e} ({big}); output {diffs['out']:.2e}, scores "
                           f"{diffs['scores']:.2e}, gradients "
-                          f"{max(d for n, d in diffs.items() if n.startswith('g')):.2e}")
+                          f"{max(d for n, d in diffs.items() if n.startswith('g')):.2e}; fused path: output "
+                          f"{diffs['out (fused)']:.2e}")
                     failed += bool(bad)
                     for n, d in diffs.items():
-                        kind = "output" if n == "out" else "scores" if n == "scores" else (
-                            "input gradients" if n in ("gq", "gv", "gk") else "weight gradients")
+                        kind = "output" if n.startswith("out") else "scores" if n == "scores" else (
+                            "input gradients" if n[:2] in ("gq", "gv", "gk") else "weight gradients")
                         key = (dtype, against, kind)
                         worst[key] = max(worst.get(key, 0.0), d)
     print("\nlargest differences:")
