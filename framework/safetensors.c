@@ -384,11 +384,14 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
         qsort(sp, (size_t)st->n, sizeof *sp, span_cmp);
         uint64_t at = 0;
         for (int i = 0; i < st->n && !st_code; i++) {
+            char e[96];
             if (sp[i].b != at)
-                st_code = ag_error_set(err, AG_ERR_FORMAT,
-                                       "safetensors %s: tensor '%s' starts at data byte %" PRIu64
-                                       ", expected %" PRIu64 " (tensors overlap or leave a hole)",
-                                       path, st->name[sp[i].i], sp[i].b, at);
+                st_code = ag_error_set(
+                    err, AG_ERR_FORMAT,
+                    "safetensors %s: tensor '%s' starts at data byte %" PRIu64 ", expected %" PRIu64
+                    " (tensors overlap or leave a hole)",
+                    path, ag_escape(st->name[sp[i].i], strlen(st->name[sp[i].i]), e, sizeof e),
+                    sp[i].b, at);
             at = sp[i].e;
         }
         if (!st_code && at != data_len)

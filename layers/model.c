@@ -260,9 +260,35 @@ static ag_model *fail_from_config(ag_model *m, ag_error *err, const char *what)
 }
 
 /* Builds the model from a parsed config object. */
+/* The first string (key or value) of the tree holding a control character
+ * or DEL, or NULL: names go into messages, which must not drive a terminal. */
+static const char *control_string(const ag_json *v)
+{
+    if (v->type == AG_JSON_STRING)
+        for (const char *c = v->string; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) return v->string;
+    for (int i = 0; i < v->n; i++) {
+        if (v->key)
+            for (const char *c = v->key[i]; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f) return v->key[i];
+        const char *s = control_string(v->item[i]);
+        if (s) return s;
+    }
+    return NULL;
+}
+
 ag_model *ag__model_from_json(const ag_json *root, const ag_safetensors *file, const char *path,
                               ag_error *err)
 {
+    const char *bad = control_string(root);
+    if (bad) {
+        char e[96];
+        ag_error_set(err, AG_ERR_FORMAT,
+                     "from_config: the string \"%s\" holds a control character (names and "
+                     "classes are printable text)",
+                     ag_escape(bad, strlen(bad), e, sizeof e));
+        return NULL;
+    }
     const char *cls = ag_json_str(ag_json_get(root, "class_name"));
     const ag_json *cfg = ag_json_get(root, "config");
     if (!cls || (strcmp(cls, "Functional") && strcmp(cls, "Sequential")) || !cfg ||

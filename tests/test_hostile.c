@@ -158,6 +158,24 @@ static void test_misaligned_tensor(void **state)
     ag_safetensors_close(st);
 }
 
+/* the long fuzz run's findings: names from a file reached messages raw */
+static void test_names_in_messages_escaped(void **state)
+{
+    (void)state;
+    ag_error err = {0};
+    assert_null(ag_model_from_config("{\"class_name\":\"Sequential\",\"config\":{\"layers\":"
+                                     "[{\"class_name\":\"Dense\x7f\",\"config\":{}}]}}",
+                                     &err));
+    ag_assert_msg_has(err.msg, "the string \"Dense\\x7f\" holds a control character");
+    assert_printable(err.msg);
+    float x[2] = {0};
+    write_st(path_in("hole.safetensors"),
+             "{\"a\\r\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", x, 8);
+    assert_null(ag_safetensors_open(path_in("hole.safetensors"), &err));
+    ag_assert_msg_has(err.msg, "tensor 'a\\x0d' starts at data byte 4");
+    assert_printable(err.msg);
+}
+
 /* ---- special files: refused at once, never waited on ---- */
 
 static void test_fifo_refused_without_blocking(void **state)
@@ -568,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_metadata_refused),
         cmocka_unit_test(test_duplicate_keys_anywhere_refused),
         cmocka_unit_test(test_misaligned_tensor),
+        cmocka_unit_test(test_names_in_messages_escaped),
         cmocka_unit_test(test_fifo_refused_without_blocking),
         cmocka_unit_test(test_control_bytes_escaped),
         cmocka_unit_test(test_full_disk_keeps_old_files),
