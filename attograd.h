@@ -62,14 +62,15 @@ AG_API const char *ag_version(void);
 
 typedef enum ag_status {
     AG_OK = 0,
-    AG_ERR_ARG,    /* an argument is invalid (NULL, out of range, bad flag)  */
-    AG_ERR_SHAPE,  /* shapes do not fit                                      */
-    AG_ERR_DTYPE,  /* a dtype is not the one expected                        */
-    AG_ERR_RANGE,  /* a value is out of range (a token id, an index)         */
-    AG_ERR_IO,     /* a file could not be opened, read or written            */
-    AG_ERR_FORMAT, /* a file is malformed (bad header, truncated, corrupted) */
-    AG_ERR_NOMEM,  /* memory could not be allocated                          */
-    AG_ERR_STATE   /* a call out of order (no forward before backward, ...)  */
+    AG_ERR_ARG,      /* an argument is invalid (NULL, out of range, bad flag)  */
+    AG_ERR_SHAPE,    /* shapes do not fit                                      */
+    AG_ERR_DTYPE,    /* a dtype is not the one expected                        */
+    AG_ERR_RANGE,    /* a value is out of range (a token id, an index)         */
+    AG_ERR_IO,       /* a file could not be opened, read or written            */
+    AG_ERR_FORMAT,   /* a file is malformed (bad header, truncated, corrupted) */
+    AG_ERR_NOMEM,    /* memory could not be allocated                          */
+    AG_ERR_STATE,    /* a call out of order (no forward before backward, ...)  */
+    AG_ERR_NONFINITE /* training met a NaN or infinity (loss, gradient, weight) */
 } ag_status;
 
 /* A status and its message, for functions that have no graph or model to
@@ -86,6 +87,39 @@ AG_API ag_status ag_error_set(ag_error *err, ag_status code, const char *fmt, ..
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* s[0..n) for a message: control bytes, DEL and a backslash written as
+ * \xNN and a doubled backslash into buf (cap bytes, NUL-terminated, cut
+ * short when full), so bytes quoted from a file cannot drive the user's
+ * terminal. Returns buf. */
+AG_API const char *ag_escape(const char *s, size_t n, char *buf, size_t cap);
+
+/* The memory budget, process-wide: no tensor and no file attograd reads may
+ * be larger, and the tensors one graph holds (values, gradients, workspace)
+ * may not add up to more. A call that would exceed it fails with AG_ERR_NOMEM
+ * and a message naming the sizes, before allocating. 0 (the default): none.
+ * ag_memory_limit returns the budget in bytes (UINT64_MAX when none). */
+AG_API void ag_set_memory_limit(uint64_t bytes);
+AG_API uint64_t ag_memory_limit(void);
+
+/* Files, as every reader and writer of attograd uses them.
+ * open_read opens a regular file for reading: with O_NONBLOCK and fstat
+ * first, so a FIFO or a device is refused at once instead of blocking; *size
+ * (when not NULL) gets its length. NULL with err set ("WHO: cannot open PATH:
+ * No such file or directory", "WHO: PATH is not a regular file (it is a
+ * FIFO)") on failure. read reads a whole regular file into a malloc'd
+ * NUL-terminated buffer (*len, when not NULL, gets its size), refused before
+ * allocating when larger than the memory budget. */
+AG_API FILE *ag_file_open_read(const char *path, const char *who, uint64_t *size, ag_error *err);
+AG_API char *ag_file_read(const char *path, size_t *len, ag_error *err);
+/* Atomic writes: create_atomic opens <path>.tmp.XXXXXX in path's directory
+ * (*tmp gets its malloc'd name); write into it, then commit_atomic(f, tmp,
+ * path, who, ok), ok = 0 when a write failed: it flushes, fsyncs, closes and
+ * renames over path (then fsyncs the directory), or removes the temporary
+ * file and says why (strerror). A crash or a full disk leaves the old file or
+ * the new one, never a part. commit_atomic frees tmp and closes f. */
+AG_API FILE *ag_file_create_atomic(const char *path, const char *who, char **tmp, ag_error *err);
+AG_API ag_status ag_file_commit_atomic(FILE *f, char *tmp, const char *path, const char *who,
+                                       int ok, ag_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                   */
@@ -132,6 +166,9 @@ AG_API void ag_tensor_release(ag_tensor *t); /* frees the storage of an embedded
 AG_API void ag_tensor_zero(ag_tensor *t);
 /* Element i (flat index) as a double, and set from a double. */
 AG_API double ag_tensor_get(const ag_tensor *t, int64_t i);
+/* Flat index of the first NaN or infinity in t, or -1 when every element is
+ * finite (integer and bool tensors always are). */
+AG_API int64_t ag_tensor_find_nonfinite(const ag_tensor *t);
 AG_API void ag_tensor_set(ag_tensor *t, int64_t i, double v);
 /* Writes "(2, 3, 4)" into buf. -1 dims print as None. */
 AG_API const char *ag_shape_str(int rank, const int64_t *shape, char *buf, size_t n);
@@ -579,6 +616,20 @@ AG_API int64_t ag_optimizer_iterations(const ag_optimizer *opt);
 /* Number of allocations the optimizer has made (state tensors, its table);
  * a step on variables it has seen before adds none. */
 AG_API uint64_t ag_optimizer_alloc_count(const ag_optimizer *opt);
+/* The optimizer's state, to save and restore a run (ag_model_save_checkpoint
+ * does): for each variable it has stepped, in the order of their first
+ * steps, ag_optimizer_state_size tensors shaped like the variable (Adam:
+ * the moments m and v; SGD with momentum: the velocity; RMSprop: the mean
+ * square, and the velocity with momentum). state_var gives the i-th
+ * variable and its tensors (borrowed), NULL when i is out of range. set_state
+ * gives var that state (created on first use, copied in; shapes checked);
+ * set_iterations the step count (Adam's bias correction uses it). */
+AG_API int ag_optimizer_state_size(const ag_optimizer *opt);
+AG_API int ag_optimizer_state_count(const ag_optimizer *opt);
+AG_API ag_node *ag_optimizer_state_var(const ag_optimizer *opt, int i, const ag_tensor **state);
+AG_API ag_status ag_optimizer_set_state(ag_optimizer *opt, ag_node *var,
+                                        const ag_tensor *const *state, ag_error *err);
+AG_API void ag_optimizer_set_iterations(ag_optimizer *opt, int64_t iterations);
 
 /* ------------------------------------------------------------------------ */
 /* Metrics                                                                   */
@@ -972,6 +1023,28 @@ typedef struct ag_fit_options {
      * process (dist must then be NULL or have one rank). */
     int shards;
     ag_dist *dist;
+    /* Keras's initial_epoch: start at this epoch (0-based; the epochs before
+     * it are not run, but their shuffles are drawn, so the run continues as
+     * an uninterrupted one would). 0 by default. */
+    int initial_epoch;
+    /* Checkpoints: with checkpoint_dir, the end of every epoch writes
+     * DIR/epoch-NNNNNN.safetensors atomically (the weights, the optimizer's
+     * moments and iteration count, the graph's step counter, the epoch,
+     * fit's shuffle RNG, the history and the early-stopping record with its
+     * best weights), keeping the newest two. With resume, fit starts from the
+     * newest one that loads and whose model config and checkpoint_tag (the
+     * caller's description of the run; NULL is "") match, skipping a damaged
+     * one with a note; a run killed at any moment and resumed ends with the
+     * weights of an uninterrupted one, bit for bit. */
+    const char *checkpoint_dir;
+    const char *checkpoint_tag;
+    int resume;
+    /* Optional: called before each epoch fit runs (0-based), with
+     * begin_epoch_user. A batch source that reshuffles its examples does it
+     * here, and must leave itself as an uninterrupted run would at that epoch
+     * even when fit skipped epochs (initial_epoch, or a resumed checkpoint). */
+    ag_status (*begin_epoch)(void *user, int epoch, ag_error *err);
+    void *begin_epoch_user;
 } ag_fit_options;
 AG_API ag_fit_options ag_fit_defaults(void);
 
@@ -1029,13 +1102,15 @@ AG_API ag_status ag_model_run(ag_model *m, const ag_tensor *const *x, ag_node *c
  * then the weights' bytes, little-endian. Written to <path>.tmp.XXXXXX in the
  * same directory, flushed and fsync-ed, renamed over path, and the directory
  * fsync-ed: a crash never leaves a half-written path. The compile settings
- * ("training_config") are saved too; the optimizer's state is not. */
+ * ("training_config") are saved too, and each tensor's CRC-32 ("crc32/NAME"
+ * in __metadata__). Non-finite weights are refused. */
 AG_API ag_status ag_model_save(ag_model *m, const char *path, const char *const *meta_keys,
                                const char *const *meta_values, int n_meta);
 /* Rebuilds the model from the file's config and loads its weights:
  * predictions are bit-identical to the saved model's. A truncated or
- * corrupted file, a tensor missing or of the wrong dtype/shape, is refused
- * (NULL, err says why). */
+ * corrupted file (a checksum that does not match), a tensor missing or of
+ * the wrong dtype/shape — checked before the weight is allocated — or a
+ * non-finite weight is refused (NULL, err says why and names the tensor). */
 AG_API ag_model *ag_model_load(const char *path, ag_error *err);
 /* A __metadata__ entry of the file the model was loaded from; NULL if none. */
 AG_API const char *ag_model_metadata(const ag_model *m, const char *key);
@@ -1047,8 +1122,10 @@ AG_API ag_status ag_safetensors_save(const char *path, const char *const *names,
                                      const ag_tensor *const *tensors, int n,
                                      const char *const *meta_keys, const char *const *meta_values,
                                      int n_meta, ag_error *err);
-/* Reads and checks the whole file (header length, JSON, dtypes, shapes,
- * offsets in order, inside the file and covering it). */
+/* Reads and checks the whole file (a regular file; header length, JSON
+ * without repeated keys, dtypes, shapes, offsets in order, inside the file
+ * and covering it, and each "crc32/NAME" checksum present). The checksums
+ * are not listed among the metadata. */
 AG_API ag_safetensors *ag_safetensors_open(const char *path, ag_error *err);
 AG_API void ag_safetensors_close(ag_safetensors *st);
 AG_API int ag_safetensors_count(const ag_safetensors *st);

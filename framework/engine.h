@@ -34,6 +34,7 @@ struct ag_graph {
     int training;
     uint64_t step;
     uint64_t allocs;
+    uint64_t bytes; /* capacity of the tensors ag__ensure sized (the memory budget) */
     ag_node **nodes;
     int n_nodes, cap_nodes;
 };

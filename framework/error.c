@@ -17,6 +17,7 @@ const char *ag_status_name(ag_status s)
     case AG_ERR_FORMAT: return "malformed file";
     case AG_ERR_NOMEM: return "out of memory";
     case AG_ERR_STATE: return "call out of order";
+    case AG_ERR_NONFINITE: return "non-finite value";
     }
     return "unknown status";
 }

@@ -64,7 +64,27 @@ const char *ag__sstr(const ag_shape *s, char *buf, size_t n)
 ag_status ag__ensure(ag_graph *g, ag_tensor *t, ag_dtype dtype, int rank, const int64_t *shape,
                      ag_error *err)
 {
-    return ag_tensor_reshape_storage(t, dtype, rank, shape, g ? &g->allocs : NULL, err);
+    if (!g) return ag_tensor_reshape_storage(t, dtype, rank, shape, NULL, err);
+    /* the graph's budget: what it holds now, with t grown to the new size */
+    int64_t size = 1;
+    for (int i = 0; i < rank && shape; i++)
+        size = shape[i] >= 0 && (size == 0 || shape[i] <= INT64_MAX / 16 / size) ? size * shape[i]
+                                                                                 : -1;
+    uint64_t bytes = size < 0 ? 0 : ((uint64_t)size * ag_dtype_size(dtype) + 63) / 64 * 64;
+    uint64_t limit = ag_memory_limit();
+    if (size >= 0 && bytes > t->capacity && g->bytes - t->capacity + bytes > limit) {
+        char s[160];
+        return ag_error_set(err, AG_ERR_NOMEM,
+                            "graph: a %s %s tensor needs %" PRIu64 " bytes; with the %" PRIu64
+                            " the graph holds that exceeds the memory limit of %" PRIu64
+                            " bytes (ag_set_memory_limit)",
+                            ag_dtype_name(dtype), ag_shape_str(rank, shape, s, sizeof s), bytes,
+                            g->bytes, limit);
+    }
+    size_t before = t->capacity;
+    ag_status st = ag_tensor_reshape_storage(t, dtype, rank, shape, &g->allocs, err);
+    if (!st) g->bytes += t->capacity - before;
+    return st;
 }
 
 /* ---- graph ---- */

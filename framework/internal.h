@@ -33,6 +33,7 @@
 
 #include "../attograd.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Sets the graph's error (formatted) and returns code. A later error

@@ -172,6 +172,36 @@ static int push(parser *p, ag_json *v, ag_json *item, char *key)
     return 1;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* An object whose key appears twice is ambiguous (which value counts?), so
+ * it is refused; sorted copies of the keys find a repeat in n log n. */
+static int unique_keys(parser *p, const ag_json *v)
+{
+    if (v->n < 2) return 1;
+    char **k = malloc((size_t)v->n * sizeof *k);
+    if (!k) return poom(p), 0;
+    memcpy(k, v->key, (size_t)v->n * sizeof *k);
+    qsort(k, (size_t)v->n, sizeof *k, key_cmp);
+    for (int i = 1; i < v->n; i++)
+        if (!strcmp(k[i - 1], k[i])) {
+            if (!p->failed) {
+                char e[80];
+                p->failed = 1;
+                ag_error_set(p->err, AG_ERR_FORMAT,
+                             "JSON: the object ending at byte %zu has the key \"%s\" twice", p->pos,
+                             ag_escape(k[i], strlen(k[i]), e, sizeof e));
+            }
+            free(k);
+            return 0;
+        }
+    free(k);
+    return 1;
+}
+
 static ag_json *parse_container(parser *p, int depth, int object)
 {
     if (depth >= MAX_DEPTH) return perr(p, "nesting deeper than 64 levels");
@@ -211,6 +241,7 @@ static ag_json *parse_container(parser *p, int depth, int object)
         }
         if (p->pos < p->len && p->s[p->pos] == (object ? '}' : ']')) {
             p->pos++;
+            if (object && !unique_keys(p, v)) goto fail;
             return v;
         }
         perr(p, object ? "expected ',' or '}'" : "expected ',' or ']'");

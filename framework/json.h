@@ -3,7 +3,9 @@
  * safetensors header; not part of the public API.
  *
  * The parser reads RFC 8259 JSON into a tree (objects keep their key order),
- * refuses anything else with the byte offset of the problem, and limits
+ * refuses anything else with the byte offset of the problem — an object
+ * with a key given twice included, since which value counts is ambiguous
+ * (and readers disagree) — and limits
  * nesting so that a corrupted file cannot exhaust the stack. The writer
  * appends to a growable buffer that remembers running out of memory.
  */

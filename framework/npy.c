@@ -8,8 +8,10 @@
  *
  * Read: descr '<f4' '<f8' '<i4' '<i8' '|b1', C order, rank <= AG_MAX_RANK.
  * Anything else is refused with a message naming the file, what was
- * expected and what was found. Written: version 1.0, the header padded so
- * the data starts at a multiple of 64 bytes, little-endian on every host.
+ * expected and what was found (file bytes escaped). Anything but a regular
+ * file is refused without blocking. Written: version 1.0, the header padded
+ * so the data starts at a multiple of 64 bytes, little-endian on every host,
+ * atomically (a temporary file renamed over the path).
  */
 #include "internal.h"
 
@@ -170,10 +172,11 @@ static ag_status parse_header(const char *path, const char *text, size_t len, np
             if ((st = read_shape(&r, &h->rank, h->shape))) return st;
             seen_shape++;
         } else {
+            char ekey[96];
             return ag_error_set(err, AG_ERR_FORMAT,
                                 "npy_load: '%s': malformed header: unexpected key '%s' (expected "
                                 "'descr', 'fortran_order' and 'shape')",
-                                path, key);
+                                path, ag_escape(key, strlen(key), ekey, sizeof ekey));
         }
         if (eat(&r, ',')) continue;
         if (eat(&r, '}')) break;
@@ -203,8 +206,10 @@ static ag_status descr_dtype(const char *path, const char *d, ag_dtype *dtype, a
                             "npy_load: '%s': big-endian data ('%s') is not supported; expected "
                             "little-endian '<%s' (numpy: a.astype('<%s'))",
                             path, d, d + 1, d + 1);
+    char e[96];
     return ag_error_set(err, AG_ERR_FORMAT,
-                        "npy_load: '%s': unsupported dtype '%s'; expected " ACCEPTED, path, d);
+                        "npy_load: '%s': unsupported dtype '%s'; expected " ACCEPTED, path,
+                        ag_escape(d, strlen(d), e, sizeof e));
 }
 
 static uint64_t le_uint(const uint8_t *b, int n)
@@ -221,11 +226,8 @@ ag_tensor *ag_npy_load(const char *path, ag_error *err)
         ag_error_set(err, AG_ERR_ARG, "npy_load: path is NULL");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ag_error_set(err, AG_ERR_IO, "npy_load: cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
+    FILE *f = ag_file_open_read(path, "npy_load", NULL, err);
+    if (!f) return NULL;
     ag_tensor *t = NULL;
     char *text = NULL;
     uint8_t pre[MAGIC_LEN + 2 + 4];
@@ -377,31 +379,25 @@ ag_status ag_npy_save(const char *path, const ag_tensor *t, ag_error *err)
     pre[MAGIC_LEN + 1] = 0;
     pre[MAGIC_LEN + 2] = (uint8_t)(hlen & 0xff);
     pre[MAGIC_LEN + 3] = (uint8_t)(hlen >> 8);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return ag_error_set(err, AG_ERR_IO, "npy_save: cannot create '%s': %s", path,
-                            strerror(errno));
+    char *tmp;
+    FILE *f = ag_file_create_atomic(path, "npy_save", &tmp, err);
+    if (!f) return err ? err->code : AG_ERR_IO;
     size_t es = ag_dtype_size(t->dtype), bytes = (size_t)t->size * es;
     int ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre &&
              fwrite(header, 1, (size_t)hlen, f) == (size_t)hlen;
     if (ok && bytes) {
         if (host_is_big_endian() && es > 1) {
-            void *tmp = malloc(bytes);
-            ok = tmp != NULL;
+            void *sw = malloc(bytes);
+            ok = sw != NULL;
             if (ok) {
-                memcpy(tmp, t->data, bytes);
-                swap_bytes(tmp, t->size, es);
-                ok = fwrite(tmp, 1, bytes, f) == bytes;
-                free(tmp);
+                memcpy(sw, t->data, bytes);
+                swap_bytes(sw, t->size, es);
+                ok = fwrite(sw, 1, bytes, f) == bytes;
+                free(sw);
             }
         } else {
             ok = fwrite(t->data, 1, bytes, f) == bytes;
         }
     }
-    int saved_errno = errno;
-    if (fclose(f) != 0 && ok) ok = 0, saved_errno = errno;
-    if (!ok)
-        return ag_error_set(err, AG_ERR_IO, "npy_save: cannot write '%s': %s", path,
-                            strerror(saved_errno));
-    return AG_OK;
+    return ag_file_commit_atomic(f, tmp, path, "npy_save", ok, err);
 }

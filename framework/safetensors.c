@@ -8,6 +8,11 @@
  *                occupies [b, e) of this buffer, which its tensors cover
  *                exactly, without holes or overlaps.
  *
+ * Every tensor's CRC-32 (zlib's) is recorded in __metadata__ as
+ * "crc32/<name>": "89abcdef"; reading verifies each one present and names a
+ * damaged tensor (files from other tools, without them, still load). A key
+ * given twice anywhere in the header is refused: which copy would count?
+ *
  * Writing goes to <path>.tmp.XXXXXX in the same directory, then fflush,
  * fsync, rename over path, and fsync of the directory: a crash during a save
  * leaves either the old file or the new one. Reading checks everything
@@ -25,6 +30,9 @@
 
 /* The header may not be larger than this (the reference reader's limit). */
 #define MAX_HEADER ((uint64_t)100 << 20)
+/* __metadata__ keys of the checksums: CRC_PREFIX + the tensor's name. */
+#define CRC_PREFIX "crc32/"
+enum { CRC_PREFIX_LEN = 6 };
 
 struct ag_safetensors {
     int n;
@@ -33,6 +41,8 @@ struct ag_safetensors {
     int n_meta;
     char **meta_key, **meta_value;
     unsigned char *data;
+    void **copies; /* aligned copies of tensors whose offset is not a multiple of their size */
+    int n_copies;
 };
 
 static const struct {
@@ -78,6 +88,12 @@ ag_status ag_safetensors_save(const char *path, const char *const *names,
         return ag_error_set(err, AG_ERR_ARG,
                             "safetensors save: big-endian hosts are not "
                             "supported");
+    for (int i = 0; i < n_meta; i++)
+        if (meta_keys && meta_keys[i] && !strncmp(meta_keys[i], CRC_PREFIX, CRC_PREFIX_LEN))
+            return ag_error_set(err, AG_ERR_ARG,
+                                "safetensors save: metadata key \"%s\" is reserved (\"" CRC_PREFIX
+                                "<name>\" holds a tensor's checksum)",
+                                meta_keys[i]);
     for (int i = 0; i < n; i++) {
         if (!names[i] || !*names[i] || !tensors[i] || !strcmp(names[i], "__metadata__"))
             return ag_error_set(err, AG_ERR_ARG, "safetensors save: tensor %d has %s", i,
@@ -93,7 +109,7 @@ ag_status ag_safetensors_save(const char *path, const char *const *names,
     /* the header */
     ag_sbuf h = {0};
     ag_sb_puts(&h, "{");
-    if (n_meta > 0) {
+    if (n_meta > 0 || n > 0) {
         ag_sb_puts(&h, "\"__metadata__\":{");
         for (int i = 0; i < n_meta; i++) {
             if (!meta_keys[i] || !meta_values[i]) {
@@ -101,10 +117,32 @@ ag_status ag_safetensors_save(const char *path, const char *const *names,
                 return ag_error_set(err, AG_ERR_ARG, "safetensors save: metadata entry %d is NULL",
                                     i);
             }
+            for (int j = 0; j < i; j++)
+                if (!strcmp(meta_keys[i], meta_keys[j])) {
+                    ag_sb_release(&h);
+                    return ag_error_set(err, AG_ERR_ARG,
+                                        "safetensors save: metadata key '%s' is used twice",
+                                        meta_keys[i]);
+                }
             if (i) ag_sb_puts(&h, ",");
             ag_sb_json_str(&h, meta_keys[i]);
             ag_sb_puts(&h, ":");
             ag_sb_json_str(&h, meta_values[i]);
+        }
+        for (int i = 0; i < n; i++) {
+            const ag_tensor *t = tensors[i];
+            uint32_t crc = ag_crc32(0, t->data, (size_t)t->size * ag_dtype_size(t->dtype));
+            if (i || n_meta > 0) ag_sb_puts(&h, ",");
+            size_t kl = strlen(names[i]) + CRC_PREFIX_LEN + 1;
+            char *key = malloc(kl);
+            if (!key) {
+                h.oom = 1;
+                break;
+            }
+            snprintf(key, kl, CRC_PREFIX "%s", names[i]);
+            ag_sb_json_str(&h, key);
+            free(key);
+            ag_sb_printf(&h, ":\"%08" PRIx32 "\"", crc);
         }
         ag_sb_puts(&h, "}");
     }
@@ -112,7 +150,7 @@ ag_status ag_safetensors_save(const char *path, const char *const *names,
     for (int i = 0; i < n; i++) {
         const ag_tensor *t = tensors[i];
         uint64_t bytes = (uint64_t)t->size * ag_dtype_size(t->dtype);
-        if (i || n_meta > 0) ag_sb_puts(&h, ",");
+        ag_sb_puts(&h, ",");
         ag_sb_json_str(&h, names[i]);
         ag_sb_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dtype_code(t->dtype));
         for (int d = 0; d < t->rank; d++)
@@ -127,70 +165,21 @@ ag_status ag_safetensors_save(const char *path, const char *const *names,
         ag_sb_release(&h);
         return ag_error_set(err, AG_ERR_NOMEM, "safetensors save: out of memory");
     }
-    /* a temporary file in the same directory */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
+    char *tmp;
+    FILE *f = ag_file_create_atomic(path, "safetensors save", &tmp, err);
+    if (!f) {
         ag_sb_release(&h);
-        return ag_error_set(err, AG_ERR_NOMEM, "safetensors save: out of memory");
+        return err ? err->code : AG_ERR_IO;
     }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        ag_error_set(err, AG_ERR_IO, "safetensors save: cannot create a temporary file %s: %s", tmp,
-                     strerror(errno));
-        free(tmp);
-        ag_sb_release(&h);
-        return AG_ERR_IO;
-    }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    int ok = f != NULL;
-    if (!f) close(fd);
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    ok = ok && write_all(f, len8, 8) && write_all(f, h.s, h.len);
+    int ok = write_all(f, len8, 8) && write_all(f, h.s, h.len);
     for (int i = 0; ok && i < n; i++)
         ok = write_all(f, tensors[i]->data,
                        (size_t)tensors[i]->size * ag_dtype_size(tensors[i]->dtype));
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved_errno = errno;
-    if (f && fclose(f) != 0 && ok) ok = 0, saved_errno = errno;
     ag_sb_release(&h);
-    if (!ok) {
-        unlink(tmp);
-        ag_error_set(err, AG_ERR_IO, "safetensors save: writing %s failed: %s", tmp,
-                     strerror(saved_errno));
-        free(tmp);
-        return AG_ERR_IO;
-    }
-    if (rename(tmp, path) != 0) {
-        saved_errno = errno;
-        unlink(tmp);
-        ag_error_set(err, AG_ERR_IO, "safetensors save: renaming %s to %s failed: %s", tmp, path,
-                     strerror(saved_errno));
-        free(tmp);
-        return AG_ERR_IO;
-    }
-    free(tmp);
-    /* make the rename itself durable */
-    char *dir = strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        const char *d = ".";
-        if (slash == dir)
-            d = "/";
-        else if (slash)
-            *slash = 0, d = dir;
-        int dfd = open(d, O_RDONLY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
-    return AG_OK;
+    return ag_file_commit_atomic(f, tmp, path, "safetensors save", ok, err);
 }
 
 /* ---- reading ---- */
@@ -206,6 +195,9 @@ void ag_safetensors_close(ag_safetensors *st)
     free(st->tensor);
     free(st->meta_key);
     free(st->meta_value);
+    for (int i = 0; i < st->n_copies; i++)
+        free(st->copies[i]);
+    free(st->copies);
     free(st->data);
     free(st);
 }
@@ -221,10 +213,23 @@ static int span_cmp(const void *a, const void *b)
     return x->b < y->b ? -1 : x->b > y->b ? 1 : (x->e > y->e) - (x->e < y->e);
 }
 
+/* A tensor's name and index, sorted by name to find checksums' tensors. */
+typedef struct named {
+    const char *name;
+    int i;
+} named;
+static int named_cmp(const void *a, const void *b)
+{
+    return strcmp(((const named *)a)->name, ((const named *)b)->name);
+}
+
 /* Fills st's tensors from the parsed header; data_len bytes of data. */
 static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data_len,
                              const char *path, ag_error *err)
 {
+    const char **crc_key = NULL; /* the "crc32/<name>" entries: name, CRC */
+    uint32_t *crc = NULL;
+    int n_crc = 0;
     if (h->type != AG_JSON_OBJECT)
         return ag_error_set(err, AG_ERR_FORMAT, "safetensors %s: the header is not a JSON object",
                             path);
@@ -232,9 +237,10 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
     for (int i = 0; i < h->n; i++)
         n += strcmp(h->key[i], "__metadata__") != 0;
     st->name = calloc((size_t)n + 1, sizeof *st->name);
+    st->copies = calloc((size_t)n + 1, sizeof *st->copies);
     st->tensor = calloc((size_t)n + 1, sizeof *st->tensor);
     span *sp = calloc((size_t)n + 1, sizeof *sp);
-    if (!st->name || !st->tensor || !sp) {
+    if (!st->name || !st->tensor || !sp || !st->copies) {
         free(sp);
         return ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
     }
@@ -242,7 +248,14 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
     for (int i = 0; i < h->n && !st_code; i++) {
         const char *key = h->key[i];
         const ag_json *v = h->item[i];
+        char ek[96];
+        ag_escape(key, strlen(key), ek, sizeof ek);
         if (!strcmp(key, "__metadata__")) {
+            if (st->meta_key) { /* the JSON reader refuses repeated keys; be sure */
+                st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                       "safetensors %s: the header has two __metadata__", path);
+                break;
+            }
             if (v->type != AG_JSON_OBJECT) {
                 st_code = ag_error_set(err, AG_ERR_FORMAT,
                                        "safetensors %s: __metadata__ is not an object", path);
@@ -250,22 +263,44 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
             }
             st->meta_key = calloc((size_t)v->n + 1, sizeof *st->meta_key);
             st->meta_value = calloc((size_t)v->n + 1, sizeof *st->meta_value);
-            if (!st->meta_key || !st->meta_value) {
+            crc_key = calloc((size_t)v->n + 1, sizeof *crc_key);
+            crc = calloc((size_t)v->n + 1, sizeof *crc);
+            if (!st->meta_key || !st->meta_value || !crc_key || !crc) {
                 st_code = ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
                 break;
             }
             for (int j = 0; j < v->n; j++) {
+                char e[96];
                 if (v->item[j]->type != AG_JSON_STRING) {
-                    st_code = ag_error_set(err, AG_ERR_FORMAT,
-                                           "safetensors %s: __metadata__ entry '%s' is not a "
-                                           "string",
-                                           path, v->key[j]);
+                    st_code =
+                        ag_error_set(err, AG_ERR_FORMAT,
+                                     "safetensors %s: __metadata__ entry '%s' is not a "
+                                     "string",
+                                     path, ag_escape(v->key[j], strlen(v->key[j]), e, sizeof e));
                     break;
                 }
-                st->meta_key[j] = strdup(v->key[j]);
-                st->meta_value[j] = strdup(v->item[j]->string);
-                st->n_meta = j + 1;
-                if (!st->meta_key[j] || !st->meta_value[j]) {
+                if (!strncmp(v->key[j], CRC_PREFIX, CRC_PREFIX_LEN)) {
+                    const char *x = v->item[j]->string;
+                    char *end;
+                    unsigned long c = strtoul(x, &end, 16);
+                    if (strlen(x) != 8 || *end || x[0] == '-' || x[0] == '+' || x[0] == ' ') {
+                        st_code =
+                            ag_error_set(err, AG_ERR_FORMAT,
+                                         "safetensors %s: __metadata__ entry '%s' must be "
+                                         "8 hexadecimal digits (a CRC-32), received \"%s\"",
+                                         path, ag_escape(v->key[j], strlen(v->key[j]), e, sizeof e),
+                                         ag_escape(x, strlen(x), ek, sizeof ek));
+                        break;
+                    }
+                    crc_key[n_crc] = v->key[j] + CRC_PREFIX_LEN;
+                    crc[n_crc++] = (uint32_t)c;
+                    continue;
+                }
+                int k = st->n_meta;
+                st->meta_key[k] = strdup(v->key[j]);
+                st->meta_value[k] = strdup(v->item[j]->string);
+                st->n_meta = k + 1;
+                if (!st->meta_key[k] || !st->meta_value[k]) {
                     st_code =
                         ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
                     break;
@@ -274,22 +309,24 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
             continue;
         }
         const char *code = ag_json_str(ag_json_get(v, "dtype"));
+        char ecode[32];
         const ag_json *shape = ag_json_get(v, "shape"), *offs = ag_json_get(v, "data_offsets");
         int d = -1;
         for (size_t k = 0; code && k < sizeof dtypes / sizeof dtypes[0]; k++)
             if (!strcmp(code, dtypes[k].code)) d = (int)k;
         if (d < 0) {
-            st_code = ag_error_set(err, AG_ERR_FORMAT,
-                                   "safetensors %s: tensor '%s': dtype must be one of F32, F64, "
-                                   "I32, I64, BOOL, received %s",
-                                   path, key, code ? code : "(none)");
+            st_code = ag_error_set(
+                err, AG_ERR_FORMAT,
+                "safetensors %s: tensor '%s': dtype must be one of F32, F64, "
+                "I32, I64, BOOL, received %s",
+                path, ek, code ? ag_escape(code, strlen(code), ecode, sizeof ecode) : "(none)");
             break;
         }
         if (!shape || shape->type != AG_JSON_ARRAY || shape->n > AG_MAX_RANK) {
             st_code = ag_error_set(err, AG_ERR_FORMAT,
                                    "safetensors %s: tensor '%s': shape must be a list of at most "
                                    "%d sizes",
-                                   path, key, AG_MAX_RANK);
+                                   path, ek, AG_MAX_RANK);
             break;
         }
         ag_tensor *t = &st->tensor[st->n];
@@ -302,7 +339,7 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
                 st_code = ag_error_set(err, AG_ERR_FORMAT,
                                        "safetensors %s: tensor '%s': dimension %d is not a size "
                                        "that fits the file",
-                                       path, key, k);
+                                       path, ek, k);
                 break;
             }
             t->shape[k] = dim;
@@ -320,7 +357,7 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
             st_code = ag_error_set(err, AG_ERR_FORMAT,
                                    "safetensors %s: tensor '%s': data_offsets must be [begin, end] "
                                    "inside the %" PRIu64 " data bytes",
-                                   path, key, data_len);
+                                   path, ek, data_len);
             break;
         }
         uint64_t want = size * ag_dtype_size(t->dtype);
@@ -329,8 +366,8 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
             st_code = ag_error_set(err, AG_ERR_FORMAT,
                                    "safetensors %s: tensor '%s': %s %s needs %" PRIu64
                                    " bytes, data_offsets give %" PRId64,
-                                   path, key, code,
-                                   ag_shape_str(t->rank, t->shape, buf, sizeof buf), want, e - b);
+                                   path, ek, code, ag_shape_str(t->rank, t->shape, buf, sizeof buf),
+                                   want, e - b);
             break;
         }
         t->size = (int64_t)size;
@@ -361,11 +398,54 @@ static ag_status read_header(ag_safetensors *st, const ag_json *h, uint64_t data
                                    path, at, data_len);
         for (int i = 0; i < st->n && !st_code; i++) {
             ag_tensor *t = &st->tensor[sp[i].i];
+            size_t es = ag_dtype_size(t->dtype), bytes = (size_t)(sp[i].e - sp[i].b);
             t->data = st->data + sp[i].b;
-            t->capacity = 0; /* a view: never freed or grown */
+            t->capacity = 0;    /* a view: never freed or grown */
+            if (sp[i].b % es) { /* a misaligned tensor (after a BOOL, say) gets a copy */
+                void *c = aligned_alloc(64, (bytes + 64) / 64 * 64);
+                if (!c) {
+                    st_code =
+                        ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
+                    break;
+                }
+                memcpy(c, t->data, bytes);
+                t->data = st->copies[st->n_copies++] = c;
+            }
         }
     }
+    /* the checksums: each names a tensor of the file, and matches its bytes */
+    named *by_name = n_crc && !st_code ? malloc(((size_t)st->n + 1) * sizeof *by_name) : NULL;
+    if (n_crc && !st_code && !by_name)
+        st_code = ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);
+    for (int i = 0; by_name && i < st->n; i++)
+        by_name[i] = (named){st->name[i], i};
+    if (by_name) qsort(by_name, (size_t)st->n, sizeof *by_name, named_cmp);
+    for (int c = 0; c < n_crc && !st_code; c++) {
+        named want = {crc_key[c], 0};
+        const named *hit =
+            st->n ? bsearch(&want, by_name, (size_t)st->n, sizeof *by_name, named_cmp) : NULL;
+        int i = hit ? hit->i : st->n;
+        char e[96];
+        ag_escape(crc_key[c], strlen(crc_key[c]), e, sizeof e);
+        if (i == st->n) {
+            st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                   "safetensors %s: __metadata__ has a checksum of a tensor '%s' "
+                                   "that the file does not hold",
+                                   path, e);
+            break;
+        }
+        const ag_tensor *t = &st->tensor[i];
+        uint32_t got = ag_crc32(0, t->data, (size_t)t->size * ag_dtype_size(t->dtype));
+        if (got != crc[c])
+            st_code = ag_error_set(err, AG_ERR_FORMAT,
+                                   "safetensors %s: tensor '%s' is damaged: its bytes have CRC-32 "
+                                   "%08" PRIx32 ", the file recorded %08" PRIx32,
+                                   path, e, got, crc[c]);
+    }
     free(sp);
+    free(by_name);
+    free(crc_key);
+    free(crc);
     return st_code;
 }
 
@@ -377,21 +457,13 @@ ag_safetensors *ag_safetensors_open(const char *path, ag_error *err)
                             "safetensors open: big-endian hosts are not "
                             "supported"),
                NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ag_error_set(err, AG_ERR_IO, "safetensors: cannot open %s: %s", path,
-                            strerror(errno)),
-               NULL;
+    uint64_t file_len = 0;
+    FILE *f = ag_file_open_read(path, "safetensors", &file_len, err);
+    if (!f) return NULL;
     ag_safetensors *st = NULL;
     char *header = NULL;
     ag_json *h = NULL;
     unsigned char len8[8];
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        ag_error_set(err, AG_ERR_IO, "safetensors: %s is not a regular file", path);
-        goto out;
-    }
-    uint64_t file_len = (uint64_t)sb.st_size;
     if (file_len < 8 || fread(len8, 1, 8, f) != 8) {
         ag_error_set(err, AG_ERR_FORMAT,
                      "safetensors %s: the file has %" PRIu64 " bytes, too short for the 8-byte "
@@ -409,9 +481,17 @@ ag_safetensors *ag_safetensors_open(const char *path, ag_error *err)
                      path, hlen, file_len - 8, MAX_HEADER);
         goto out;
     }
+    uint64_t data_len = file_len - 8 - hlen;
+    if (data_len > ag_memory_limit()) {
+        ag_error_set(err, AG_ERR_NOMEM,
+                     "safetensors %s: %" PRIu64
+                     " bytes of tensors exceed the memory limit of %" PRIu64
+                     " bytes (ag_set_memory_limit)",
+                     path, data_len, ag_memory_limit());
+        goto out;
+    }
     header = malloc((size_t)hlen);
     st = calloc(1, sizeof *st);
-    uint64_t data_len = file_len - 8 - hlen;
     if (st) st->data = malloc((size_t)data_len + 1);
     if (!header || !st || !st->data) {
         ag_error_set(err, AG_ERR_NOMEM, "safetensors %s: out of memory", path);

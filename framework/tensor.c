@@ -3,7 +3,17 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+/* ag_set_memory_limit's budget (UINT64_MAX: none), read by every allocation. */
+static _Atomic uint64_t memory_limit = UINT64_MAX;
+
+void ag_set_memory_limit(uint64_t bytes)
+{
+    atomic_store(&memory_limit, bytes ? bytes : UINT64_MAX);
+}
+uint64_t ag_memory_limit(void) { return atomic_load(&memory_limit); }
 
 const char *ag_dtype_name(ag_dtype t)
 {
@@ -76,6 +86,14 @@ ag_status ag_tensor_reshape_storage(ag_tensor *t, ag_dtype dtype, int rank, cons
     size_t bytes = (size_t)size * ag_dtype_size(dtype);
     if (bytes > t->capacity || !t->data) {
         size_t want = bytes ? bytes : 1;
+        if ((uint64_t)want > ag_memory_limit()) {
+            char s[160];
+            return ag_error_set(err, AG_ERR_NOMEM,
+                                "tensor: %s %s needs %zu bytes, more than the memory limit of "
+                                "%" PRIu64 " bytes (ag_set_memory_limit)",
+                                ag_dtype_name(dtype), ag_shape_str(rank, shape, s, sizeof s), want,
+                                ag_memory_limit());
+        }
         /* 64-byte alignment for vector loads */
         void *p = aligned_alloc(64, (want + 63) / 64 * 64);
         if (!p) return ag_error_set(err, AG_ERR_NOMEM, "tensor: cannot allocate %zu bytes", want);
@@ -236,4 +254,19 @@ void ag_tensor_print(FILE *f, const ag_tensor *t, const char *label)
             ag_shape_str(t->rank, t->shape, buf, sizeof buf), ag_dtype_name(t->dtype));
     print_rec(f, t, 0, 0, t->size, 0);
     fputc('\n', f);
+}
+
+int64_t ag_tensor_find_nonfinite(const ag_tensor *t)
+{
+    if (!t || !t->data) return -1;
+    if (t->dtype == AG_FLOAT32) {
+        const float *p = t->data;
+        for (int64_t i = 0; i < t->size; i++)
+            if (!isfinite(p[i])) return i;
+    } else if (t->dtype == AG_FLOAT64) {
+        const double *p = t->data;
+        for (int64_t i = 0; i < t->size; i++)
+            if (!isfinite(p[i])) return i;
+    }
+    return -1;
 }

@@ -231,18 +231,55 @@ static ag_status feed_batch(ag_model *m, const ag_tensor *const *x, const ag_ten
     return AG_OK;
 }
 
+/* Non-finite values stop training (Keras's TerminateOnNaN, extended to
+ * the gradients and the weights): the first NaN or infinity in the loss,
+ * in a gradient (both before the update, so the weights stay finite) or in
+ * a weight after an update fails the step with AG_ERR_NONFINITE naming it. */
+static ag_status nonfinite_grads(ag_model *m, ag_node **vars, int n_vars)
+{
+    for (int i = 0; i < n_vars; i++) {
+        const ag_tensor *g = ag_grad(vars[i]);
+        int64_t at = g ? ag_tensor_find_nonfinite(g) : -1;
+        if (at >= 0)
+            return ag__model_fail(m, AG_ERR_NONFINITE,
+                                  "the gradient of '%s' is %g at flat index %" PRId64
+                                  " (the weights were not updated)",
+                                  ag_node_name(vars[i]), ag_tensor_get(g, at), at);
+    }
+    return AG_OK;
+}
+
+static ag_status nonfinite_weights(ag_model *m, ag_node **vars, int n_vars)
+{
+    for (int i = 0; i < n_vars; i++) {
+        const ag_tensor *w = ag_value(vars[i]);
+        int64_t at = ag_tensor_find_nonfinite(w);
+        if (at >= 0)
+            return ag__model_fail(m, AG_ERR_NONFINITE,
+                                  "the update made weight '%s' %g at flat index %" PRId64
+                                  " (the learning rate may be too large)",
+                                  ag_node_name(vars[i]), ag_tensor_get(w, at), at);
+    }
+    return AG_OK;
+}
+
 /* A training (train = 1) or evaluation step on a fed batch. */
 static ag_status step(ag_model *m, int train, ag_node **vars, int n_vars, running *r)
 {
     ag_graph_set_training(m->g, train);
     ag_status st = ag_forward(m->g, &m->loss_node, 1);
+    double L = st ? 0 : ag_tensor_get(ag_value(m->loss_node), 0);
+    if (!st && train && !isfinite(L))
+        st =
+            ag__model_fail(m, AG_ERR_NONFINITE, "the loss is %g (the weights were not updated)", L);
     if (!st && train) st = ag_backward(m->g, m->loss_node, NULL);
+    if (!st && train) st = nonfinite_grads(m, vars, n_vars);
     if (!st && train) st = ag_optimizer_step(m->opt, m->g, vars, n_vars);
+    if (!st && train) st = nonfinite_weights(m, vars, n_vars);
     ag_graph_set_training(m->g, 0);
     if (st) return st;
     const ag_tensor *out = ag_value(m->outputs[0]), *y = ag_value(m->target);
     int64_t rows = out->shape[0];
-    double L = ag_tensor_get(ag_value(m->loss_node), 0);
     r->loss_sum += L * (double)rows;
     r->rows += rows;
     return update_metrics(m, r, out, y);
@@ -392,7 +429,7 @@ static ag_status shard_step(ag_model *m, const sharding *par, int train, ag_stat
  * with par, as data-parallel steps. */
 static ag_status run_epoch(ag_model *m, const ag_batch_source *src, const int64_t *order, int train,
                            ag_node **vars, int n_vars, running *r, const ag_fit_options *o,
-                           const sharding *par, FILE *out, int tty)
+                           const sharding *par, FILE *out, int tty, int epoch)
 {
     int64_t every = o && o->progress_every > 0 ? o->progress_every : (src->n_batches + 19) / 20;
     double last_draw = 0;
@@ -408,11 +445,24 @@ static ag_status run_epoch(ag_model *m, const ag_batch_source *src, const int64_
                                     : ag__model_fail(m, st, "batch %" PRId64 " failed", b);
         else if (!y)
             st = ag__model_fail(m, AG_ERR_ARG, "batch %" PRId64 ": the source gave no target", b);
+        double before = r->loss_sum;
         if (par) {
             st = shard_step(m, par, train, st, x, y, vars, n_vars, r);
+            if (!st && train && !isfinite(r->loss_sum - before))
+                st = ag__model_fail(m, AG_ERR_NONFINITE, "the loss is %g", r->loss_sum - before);
+            if (!st && train) st = nonfinite_weights(m, vars, n_vars);
         } else {
             if (!st) st = feed_batch(m, x, y);
             if (!st) st = step(m, train, vars, n_vars, r);
+        }
+        if (st == AG_ERR_NONFINITE) {
+            char why[AG_ERRMSG_SIZE];
+            snprintf(why, sizeof why, "%s", ag_model_error(m));
+            return ag__model_fail(m, st,
+                                  "fit: epoch %d, batch %" PRId64 " of %" PRId64
+                                  ": %s; training stopped: non-finite values stop training "
+                                  "(as Keras's TerminateOnNaN)",
+                                  epoch + 1, k + 1, src->n_batches, why);
         }
         if (st) return st;
         if (train && o && o->verbose == 1 && out && k + 1 < src->n_batches) {
@@ -441,7 +491,7 @@ static ag_status evaluate_src(ag_model *m, const ag_batch_source *src, const sha
                               eval_result *res)
 {
     running r = {0};
-    ag_status st = run_epoch(m, src, NULL, 0, NULL, 0, &r, NULL, par, NULL, 0);
+    ag_status st = run_epoch(m, src, NULL, 0, NULL, 0, &r, NULL, par, NULL, 0, -1);
     if (st) return st;
     current(m, &r, &res->loss, res->metric);
     return AG_OK;
@@ -504,6 +554,12 @@ static ag_status fit_options_check(ag_model *m, const ag_fit_options *o)
                               o->verbose);
     if (o->shards < 0)
         return ag__model_fail(m, AG_ERR_ARG, "fit: shards must be >= 0, received %d", o->shards);
+    if (o->initial_epoch < 0 || o->initial_epoch > o->epochs)
+        return ag__model_fail(m, AG_ERR_ARG,
+                              "fit: initial_epoch must be in [0, epochs = %d], received %d",
+                              o->epochs, o->initial_epoch);
+    if (o->resume && !o->checkpoint_dir)
+        return ag__model_fail(m, AG_ERR_ARG, "fit: resume needs a checkpoint_dir");
     if (!o->shards && ag_dist_size(o->dist) > 1)
         return ag__model_fail(m, AG_ERR_ARG,
                               "fit: %d ranks need shards > 0 (the micro-shards each batch is cut "
@@ -583,8 +639,20 @@ static ag_status fit_impl(ag_model *m, const ag_batch_source *train, int shuffle
     int tty = isatty(fileno(out));
     ag_rng rng;
     ag_rng_init(&rng, o.seed, 0x5eed);
-    double best_val = INFINITY;
-    int wait = 0, have_best = 0;
+    ag__fit_state fs = {.best_val = INFINITY,
+                        .best_epoch = -1,
+                        .h = &h,
+                        .vars = vars,
+                        .best = best,
+                        .n_vars = n_vars};
+    if (o.checkpoint_dir && o.resume)
+        ag__checkpoint_resume(m, o.checkpoint_dir, o.checkpoint_tag, o.epochs, &fs,
+                              o.verbose ? out : NULL);
+    int start = fs.epoch ? fs.epoch : o.initial_epoch;
+    double best_val = fs.best_val;
+    int wait = fs.wait, have_best = fs.have_best;
+    h.best_epoch = fs.best_epoch;
+    h.epochs = start;
     for (int epoch = 0; epoch < o.epochs; epoch++) {
         for (int64_t i = 0; i < train->n_batches; i++)
             border[i] = i;
@@ -594,10 +662,26 @@ static ag_status fit_impl(ag_model *m, const ag_batch_source *train, int shuffle
             else
                 ag_rng_shuffle(&rng, border, train->n_batches);
         }
+        if (epoch < start) continue; /* done before: only its shuffle is drawn */
+        if (epoch == start && fs.epoch && rng.counter != fs.rng_counter) {
+            st = ag__model_fail(m, AG_ERR_STATE,
+                                "fit: the checkpoint's shuffle is at %" PRIu64
+                                ", this run's at %" PRIu64 " (another seed or data size?)",
+                                fs.rng_counter, rng.counter);
+            goto done;
+        }
+        if (o.begin_epoch) {
+            ag_error e = {0};
+            st = o.begin_epoch(o.begin_epoch_user, epoch, &e);
+            if (st) {
+                ag__model_fail(m, st, "fit: epoch %d: %s", epoch + 1, e.msg);
+                goto done;
+            }
+        }
         if (o.verbose == 1) fprintf(out, "Epoch %d/%d\n", epoch + 1, o.epochs);
         double t0 = now_s();
         running r = {0};
-        st = run_epoch(m, train, border, 1, vars, n_vars, &r, &o, pp, out, tty);
+        st = run_epoch(m, train, border, 1, vars, n_vars, &r, &o, pp, out, tty, epoch);
         if (st) goto done;
         double secs = now_s() - t0;
         double metric[AG_MAX_METRICS] = {0};
@@ -629,6 +713,7 @@ static ag_status fit_impl(ag_model *m, const ag_batch_source *train, int shuffle
             fputs(tty ? "\033[K\n" : "\n", out);
             fflush(out);
         }
+        int stop = 0;
         if (o.early_stopping) {
             if (vr.loss < best_val - o.min_delta) {
                 best_val = vr.loss;
@@ -640,10 +725,19 @@ static ag_status fit_impl(ag_model *m, const ag_batch_source *train, int shuffle
                     have_best = 1;
                 }
             } else if (++wait >= o.patience && epoch > 0) {
-                h.stopped_epoch = epoch;
-                if (o.verbose) fprintf(out, "Epoch %d: early stopping\n", epoch + 1);
-                break;
+                stop = 1;
             }
+        }
+        if (o.checkpoint_dir && ag_dist_rank(o.dist) == 0) {
+            fs.epoch = epoch + 1, fs.rng_counter = rng.counter, fs.best_val = best_val;
+            fs.best_epoch = h.best_epoch, fs.wait = wait, fs.have_best = have_best;
+            st = ag__checkpoint_save(m, o.checkpoint_dir, o.checkpoint_tag, &fs);
+            if (st) goto done;
+        }
+        if (stop) {
+            h.stopped_epoch = epoch;
+            if (o.verbose) fprintf(out, "Epoch %d: early stopping\n", epoch + 1);
+            break;
         }
     }
     if (have_best) {

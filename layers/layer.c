@@ -258,6 +258,27 @@ ag_node *ag__layer_weight(ag_layer *l, const char *name, int rank, const int64_t
     }
     char full[128];
     snprintf(full, sizeof full, "%s/%s", l->name, name);
+    const ag_safetensors *file = l->m->load_file;
+    if (file) { /* loading: the file must hold this weight before it is allocated */
+        const ag_tensor *t = ag_safetensors_get(file, full);
+        char a[96], b[96];
+        if (!t) {
+            ag__model_fail(l->m, AG_ERR_FORMAT, "load: %s has no tensor '%s' (the model needs it)",
+                           l->m->load_path, full);
+            return NULL;
+        }
+        int ok = t->dtype == l->m->load_dtype && t->rank == rank;
+        for (int d = 0; ok && d < rank; d++)
+            ok = t->shape[d] == shape[d];
+        if (!ok) {
+            ag__model_fail(l->m, AG_ERR_FORMAT,
+                           "load: %s: tensor '%s' is %s %s, the model expects %s %s",
+                           l->m->load_path, full, ag_dtype_name(t->dtype),
+                           ag_shape_str(t->rank, t->shape, a, sizeof a),
+                           ag_dtype_name(l->m->load_dtype), ag_shape_str(rank, shape, b, sizeof b));
+            return NULL;
+        }
+    }
     ag_node *w = ag_variable(l->m->g, full, rank, shape);
     if (!w) return NULL;
     ag_set_trainable(w, l->trainable);

@@ -161,6 +161,11 @@ struct ag_model {
     /* metadata of the file the model was loaded from */
     int n_meta;
     char **meta_key, **meta_value;
+    /* while loading: the file whose tensors each weight must match before it
+     * is allocated (NULL otherwise), its path, and the model's float dtype */
+    const ag_safetensors *load_file;
+    const char *load_path;
+    ag_dtype load_dtype;
 };
 
 /* Sets the model's error (on its graph), replacing an earlier one. Returns
@@ -216,8 +221,33 @@ int ag__call_explicit_masks(const ag_layer_call_rec *r);
 /* Makes a layer of class_name from a parsed config object (name and
  * trainable included). */
 ag_layer *ag__layer_from_json(ag_model *m, const char *class_name, const ag_json *cfg);
-/* Builds a model from a parsed config ({"class_name", "config"}). */
-ag_model *ag__model_from_json(const ag_json *root, ag_error *err);
+/* Builds a model from a parsed config ({"class_name", "config"}). With a
+ * file (path names it), every weight is checked against the file's tensor of
+ * its name (present, same dtype and shape) before it is allocated, so a
+ * config cannot make the loader allocate what the file does not hold. */
+ag_model *ag__model_from_json(const ag_json *root, const ag_safetensors *file, const char *path,
+                              ag_error *err);
+/* fit's progress, as a checkpoint holds it (checkpoint.c). */
+typedef struct ag__fit_state {
+    int epoch;            /* epochs done */
+    uint64_t rng_counter; /* fit's shuffle RNG */
+    double best_val;      /* early stopping: the best val_loss, its epoch, the wait */
+    int best_epoch, wait, have_best;
+    ag_history *h;  /* filled for epochs [0, epoch) */
+    ag_node **vars; /* the trainable weights, and best copies of them */
+    ag_tensor *best;
+    int n_vars;
+} ag__fit_state;
+/* Writes DIR/epoch-NNNNNN.safetensors (s->epoch) atomically: the weights,
+ * the optimizer's state and s; keeps the newest two. */
+ag_status ag__checkpoint_save(ag_model *m, const char *dir, const char *tag,
+                              const ag__fit_state *s);
+/* Restores the newest checkpoint of DIR that loads and matches (config,
+ * tag, at most max_epoch epochs), printing to out (may be NULL) which, and
+ * why others were skipped; s->epoch is 0 when there is none. */
+ag_status ag__checkpoint_resume(ag_model *m, const char *dir, const char *tag, int max_epoch,
+                                ag__fit_state *s, FILE *out);
+
 /* The class named name, or NULL. */
 const ag_layer_class *ag__layer_class_find(const char *class_name);
 /* (layers/attention.c) An attention call's [query_mask, value_mask]: the call's explicit list

@@ -248,7 +248,10 @@ static ag_model *fail_from_config(ag_model *m, ag_error *err, const char *what)
 {
     if (m && ag_model_status(m) != AG_OK)
         ag_error_set(err, ag_model_status(m), "%s%s",
-                     strncmp(ag_model_error(m), "from_config", 11) ? "from_config: " : "",
+                     strncmp(ag_model_error(m), "from_config", 11) &&
+                             strncmp(ag_model_error(m), "load: ", 6)
+                         ? "from_config: "
+                         : "",
                      ag_model_error(m));
     else
         ag_error_set(err, AG_ERR_FORMAT, "from_config: %s", what);
@@ -257,7 +260,8 @@ static ag_model *fail_from_config(ag_model *m, ag_error *err, const char *what)
 }
 
 /* Builds the model from a parsed config object. */
-ag_model *ag__model_from_json(const ag_json *root, ag_error *err)
+ag_model *ag__model_from_json(const ag_json *root, const ag_safetensors *file, const char *path,
+                              ag_error *err)
 {
     const char *cls = ag_json_str(ag_json_get(root, "class_name"));
     const ag_json *cfg = ag_json_get(root, "config");
@@ -276,6 +280,7 @@ ag_model *ag__model_from_json(const ag_json *root, ag_error *err)
     ag_json_int(ag_json_get(cfg, "seed"), &seed);
     ag_model *m = ag_model_new(dtype, (uint64_t)seed);
     if (!m) return ag_error_set(err, AG_ERR_NOMEM, "from_config: out of memory"), NULL;
+    m->load_file = file, m->load_path = path, m->load_dtype = dtype;
     const char *name = ag_json_str(ag_json_get(cfg, "name"));
     if (name) snprintf(m->name, sizeof m->name, "%s", name);
     const ag_json *layers = ag_json_get(cfg, "layers");
@@ -378,6 +383,7 @@ ag_model *ag__model_from_json(const ag_json *root, ag_error *err)
     } else if (ag_model_build(m, io[0], n_io[0], io[1], n_io[1])) {
         return fail_from_config(m, err, "bad inputs/outputs");
     }
+    m->load_file = NULL, m->load_path = NULL;
     return m;
 }
 
@@ -387,7 +393,7 @@ ag_model *ag_model_from_config(const char *json, ag_error *err)
     ag_error e = {0};
     ag_json *root = ag_json_parse(json, strlen(json), &e);
     if (!root) return ag_error_set(err, e.code, "from_config: %s", e.msg), NULL;
-    ag_model *m = ag__model_from_json(root, err);
+    ag_model *m = ag__model_from_json(root, NULL, NULL, err);
     ag_json_free(root);
     return m;
 }

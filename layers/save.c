@@ -6,10 +6,13 @@
  *   tensors:      every weight under its name ("conv1d/kernel"), in the
  *                 model's float dtype
  *
- * Loading rebuilds the model from the config (same layers, same graph), then
- * checks that the file holds exactly the model's weights, each with the
- * expected dtype and shape, and copies them in: predictions are bit-identical
- * to the saved model's.
+ * Loading rebuilds the model from the config (same layers, same graph),
+ * checking each weight against the file's tensor of its name (present, same
+ * dtype and shape) before allocating it — a config cannot make the loader
+ * allocate more than the file holds — then checks that the file holds no
+ * other tensor and no non-finite value, and copies the weights in:
+ * predictions are bit-identical to the saved model's. Every tensor's CRC-32
+ * is verified by the safetensors reader.
  */
 #include "layer.h"
 
@@ -63,6 +66,14 @@ ag_status ag_model_save(ag_model *m, const char *path, const char *const *meta_k
     for (int i = 0; i < n_w; i++) {
         names[i] = ag_node_name(w[i]);
         tensors[i] = ag_value(w[i]);
+        int64_t bad = ag_tensor_find_nonfinite(tensors[i]);
+        if (bad >= 0) {
+            st = ag__model_fail(m, AG_ERR_NONFINITE,
+                                "save: weight '%s' holds %g at flat index %" PRId64
+                                "; non-finite weights are never saved",
+                                names[i], ag_tensor_get(tensors[i], bad), bad);
+            goto out;
+        }
     }
     ag_error e = {0};
     st = ag_safetensors_save(path, names, tensors, n_w, keys, values, k, &e);
@@ -106,9 +117,12 @@ ag_model *ag_model_load(const char *path, ag_error *err)
                      e.msg);
         return load_fail(NULL, st, NULL);
     }
-    ag_model *m = ag__model_from_json(cfg, &e);
+    ag_model *m = ag__model_from_json(cfg, st, path, &e);
     if (!m) {
-        ag_error_set(err, e.code ? e.code : AG_ERR_FORMAT, "load: %s: %s", path, e.msg);
+        if (!strncmp(e.msg, "load: ", 6))
+            ag_error_set(err, e.code ? e.code : AG_ERR_FORMAT, "%s", e.msg);
+        else
+            ag_error_set(err, e.code ? e.code : AG_ERR_FORMAT, "load: %s: %s", path, e.msg);
         return load_fail(NULL, st, cfg);
     }
     /* exactly the model's weights, each of the right dtype and shape */
@@ -138,6 +152,15 @@ ag_model *ag_model_load(const char *path, ag_error *err)
                          "load: %s: tensor '%s' is %s %s, the model expects %s %s", path, name,
                          ag_dtype_name(t->dtype), ag_shape_str(t->rank, t->shape, a, sizeof a),
                          ag_dtype_name(s->dtype), ag__sstr(s, b, sizeof b));
+            free(w);
+            return load_fail(m, st, cfg);
+        }
+        int64_t bad = ag_tensor_find_nonfinite(t);
+        if (bad >= 0) {
+            ag_error_set(err, AG_ERR_FORMAT,
+                         "load: %s: tensor '%s' holds a non-finite value (%g at flat index %" PRId64
+                         "); refusing weights that would make every output NaN",
+                         path, name, ag_tensor_get(t, bad), bad);
             free(w);
             return load_fail(m, st, cfg);
         }

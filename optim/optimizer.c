@@ -257,3 +257,46 @@ ag_status ag_optimizer_step(ag_optimizer *opt, ag_graph *g, ag_node *const *vars
     if (updated) opt->iterations++;
     return AG_OK;
 }
+
+int ag_optimizer_state_size(const ag_optimizer *opt) { return opt ? opt->n_state : 0; }
+int ag_optimizer_state_count(const ag_optimizer *opt) { return opt ? opt->n_slots : 0; }
+
+ag_node *ag_optimizer_state_var(const ag_optimizer *opt, int i, const ag_tensor **state)
+{
+    if (!opt || i < 0 || i >= opt->n_slots) return NULL;
+    for (int s = 0; state && s < opt->n_state; s++)
+        state[s] = &opt->slots[i].s[s];
+    return opt->slots[i].var;
+}
+
+ag_status ag_optimizer_set_state(ag_optimizer *opt, ag_node *var, const ag_tensor *const *state,
+                                 ag_error *err)
+{
+    if (!opt || !var || (!state && opt->n_state))
+        return ag_error_set(err, AG_ERR_ARG, "optimizer set_state: %s is NULL",
+                            !opt   ? "optimizer"
+                            : !var ? "var"
+                                   : "state");
+    const ag_tensor *w = ag_value(var);
+    const char *who = kind_name(opt->cfg.kind);
+    for (int s = 0; s < opt->n_state; s++)
+        if (!state[s] || !w || state[s]->dtype != w->dtype || state[s]->size != w->size)
+            return ag_error_set(err, AG_ERR_SHAPE,
+                                "%s set_state: state %d of '%s' must be %" PRId64
+                                " %s elements like the variable, received %" PRId64 " %s",
+                                who, s, ag_node_name(var), w ? w->size : 0,
+                                w ? ag_dtype_name(w->dtype) : "?", state[s] ? state[s]->size : 0,
+                                state[s] ? ag_dtype_name(state[s]->dtype) : "none");
+    opt_slot *sl = slot_for(opt, NULL, var, opt->n_slots);
+    if (!sl)
+        return ag_error_set(err, AG_ERR_NOMEM, "%s set_state: no memory for the state of '%s'", who,
+                            ag_node_name(var));
+    for (int s = 0; s < opt->n_state; s++)
+        memcpy(sl->s[s].data, state[s]->data, (size_t)w->size * ag_dtype_size(w->dtype));
+    return AG_OK;
+}
+
+void ag_optimizer_set_iterations(ag_optimizer *opt, int64_t iterations)
+{
+    if (opt && iterations >= 0) opt->iterations = iterations;
+}

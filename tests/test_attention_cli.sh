@@ -114,7 +114,7 @@ expect_rc 2 "--no-scale" "${Q[@]}" --output "$TMP/o.npy" --no-scale --scale "$D/
 expect_rc 2 "--concat-score-weight needs --score-mode concat" "${Q[@]}" --output "$TMP/o.npy" --concat-score-weight "$D/cw.npy"
 expect_rc 2 "--dropout must be a number in \[0, 1), received '1.5'" "${Q[@]}" --output "$TMP/o.npy" --dropout 1.5
 expect_rc 2 "--dropout must be a number" "${Q[@]}" --output "$TMP/o.npy" --dropout half
-expect_rc 2 "--seed must be a non-negative integer" "${Q[@]}" --output "$TMP/o.npy" --seed -3
+expect_rc 2 "--seed must be an integer in \[0, 18446744073709551615\], received .-3." "${Q[@]}" --output "$TMP/o.npy" --seed -3
 expect_rc 2 "--dtype must be one of {float32, float64}" "${Q[@]}" --output "$TMP/o.npy" --dtype float16
 expect_rc 2 "need --grad-output" "${Q[@]}" --output "$TMP/o.npy" --grad-query "$TMP/gq.npy"
 expect_rc 2 "--grad-key needs --key" --query "$D/q.npy" --value "$D/vself.npy" --output "$TMP/o.npy" --grad-output "$D/gself.npy" --grad-key "$TMP/gk.npy"

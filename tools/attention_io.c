@@ -124,19 +124,9 @@ int att_parse_common(const char *dtype, const char *rate, const char *seed, int 
             return att_usage_error("--dtype must be one of {float32, float64}, received '%s'",
                                    dtype);
     }
-    if (rate) {
-        char *end;
-        errno = 0;
-        *dropout = strtod(rate, &end);
-        if (*end || errno || !(*dropout >= 0 && *dropout < 1))
-            return att_usage_error("--dropout must be a number in [0, 1), received '%s'", rate);
-    }
-    if (seed) {
-        char *end;
-        errno = 0;
-        *seed_out = strtoull(seed, &end, 10);
-        if (*end || errno || *seed == '-')
-            return att_usage_error("--seed must be a non-negative integer, received '%s'", seed);
-    }
+    opt_msg m;
+    if ((rate && !opt_num(m, "--dropout", rate, 0, 1, 0, 1, dropout)) ||
+        (seed && !opt_u64(m, "--seed", seed, seed_out)))
+        return att_usage_error("%s", m);
     return -1;
 }

@@ -2,7 +2,9 @@
 #include "tools.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const ag_command commands[] = {
     {"gradcheck", "check every built-in op's gradient against finite differences", cmd_gradcheck},
@@ -28,8 +30,27 @@ static void usage(FILE *f)
                "`attograd --version` prints the version.\n");
 }
 
+/* The memory budget of every command: AG_MEMORY_LIMIT MiB, or half of the
+ * machine's memory, so that a hostile input fails with a message instead of
+ * driving the machine into swap or the OOM killer. */
+static int set_memory_limit(void)
+{
+    const char *env = getenv("AG_MEMORY_LIMIT");
+    long long mib = 0;
+    if (env && !opt_int_or_say("attograd", "AG_MEMORY_LIMIT (MiB)", env, 1, 1LL << 30, &mib))
+        return 0;
+    uint64_t bytes = (uint64_t)mib << 20;
+    if (!env) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && page > 0) bytes = (uint64_t)pages * (uint64_t)page / 2;
+    }
+    ag_set_memory_limit(bytes);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (!set_memory_limit()) return 2;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

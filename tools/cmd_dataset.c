@@ -4,10 +4,16 @@
  * modules, exported with diatheke, or from two export files given. */
 #include "tools.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
 
 #define RANGE "Genesis 1:1-Revelation of John 22:21"
 
@@ -32,16 +38,65 @@ static void usage(FILE *f)
                "                sword-text-sparv\n");
 }
 
-/* Runs diatheke on module and returns its whole output (malloc'd), or NULL
- * after printing why. */
-static char *export_module(const char *module)
+/* A SWORD module name: letters, digits, '_', '-' and '.', not starting
+ * with '-' (diatheke would read an option), at most 64 characters. */
+static int valid_module(const char *m)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "diatheke -b '%s' -f plain -k '%s' 2>&1", module, RANGE);
+    size_t n = strlen(m);
+    if (n == 0 || n > 64 || m[0] == '-' || m[0] == '.') return 0;
+    for (const char *c = m; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return 0;
+    return 1;
+}
+
+/* Runs diatheke on module (an argument vector, no shell: posix_spawnp with
+ * its stdout and stderr on a pipe) and returns its whole output (malloc'd),
+ * or NULL after printing why. */
+static int check_module(const char *flag, const char *module)
+{
+    if (valid_module(module)) return 1;
+    char e[160];
+    fprintf(stderr,
+            "attograd dataset: %s must be a SWORD module name (letters, digits, '_', '-', "
+            "'.'; at most 64), received '%s'\n",
+            flag, ag_escape(module, strlen(module), e, sizeof e));
+    return 0;
+}
+
+static char *export_module(const char *flag, const char *module)
+{
+    if (!check_module(flag, module)) return NULL;
     fprintf(stderr, "running: diatheke -b %s -f plain -k \"%s\"\n", module, RANGE);
-    FILE *p = popen(cmd, "r");
+    int fd[2];
+    if (pipe(fd) != 0) {
+        fprintf(stderr, "attograd dataset: cannot create a pipe: %s\n", strerror(errno));
+        return NULL;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fd[1]);
+    char *args[] = {"diatheke", "-b", (char *)module, "-f", "plain", "-k", RANGE, NULL};
+    pid_t pid;
+    int se = posix_spawnp(&pid, "diatheke", &fa, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    if (se != 0) {
+        close(fd[0]);
+        fprintf(stderr,
+                "attograd dataset: cannot run diatheke: %s.\n"
+                "  Install it: sudo apt-get install diatheke sword-text-kjv sword-text-web\n"
+                "  sword-text-sparv\n",
+                strerror(se));
+        return NULL;
+    }
+    FILE *p = fdopen(fd[0], "r");
     if (!p) {
-        fprintf(stderr, "attograd dataset: cannot run diatheke\n");
+        close(fd[0]);
+        waitpid(pid, NULL, 0);
+        fprintf(stderr, "attograd dataset: cannot read diatheke's output: %s\n", strerror(errno));
         return NULL;
     }
     size_t cap = 1 << 20, n = 0;
@@ -56,27 +111,30 @@ static char *export_module(const char *module)
         got = fread(buf + n, 1, cap - n - 1, p);
         n += got;
     }
-    int rc = pclose(p);
+    fclose(p);
+    int rc;
+    while (waitpid(pid, &rc, 0) < 0 && errno == EINTR)
+        ;
     if (!buf) {
         fprintf(stderr, "attograd dataset: out of memory reading diatheke's output\n");
         return NULL;
     }
     buf[n] = 0;
-    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) == 127) {
-        fprintf(stderr, "attograd dataset: diatheke is not installed (or did not run).\n"
-                        "  Install it: sudo apt-get install diatheke sword-text-kjv sword-text-web "
-                        "sword-text-sparv\n");
+    if (!WIFEXITED(rc) || WEXITSTATUS(rc) == 127) {
+        fprintf(stderr,
+                "attograd dataset: diatheke is not installed (or did not run).\n"
+                "  Install it: sudo apt-get install diatheke sword-text-kjv sword-text-web\n");
         free(buf);
         return NULL;
     }
     /* diatheke prints little or nothing for a module it does not have */
     if (!strstr(buf, "Genesis 1:1:")) {
+        char shown[900];
         fprintf(stderr,
-                "attograd dataset: diatheke gave no verses for module %s (output: \"%.200s\").\n"
+                "attograd dataset: diatheke gave no verses for module %s (output: \"%s\").\n"
                 "  Is the module installed? `diatheke -b system -k modulelist` lists them;\n"
-                "  Debian's packages: sudo apt-get install sword-text-kjv sword-text-web "
-                "sword-text-sparv\n",
-                module, buf);
+                "  Debian's packages: sudo apt-get install sword-text-kjv sword-text-web\n",
+                module, ag_escape(buf, strlen(buf) < 200 ? strlen(buf) : 200, shown, sizeof shown));
         free(buf);
         return NULL;
     }
@@ -131,15 +189,7 @@ int cmd_dataset(int argc, char **argv)
         else if (!strcmp(a, "--pair") && has)
             pair = argv[++i];
         else if (!strcmp(a, "--seed") && has) {
-            char *end;
-            seed = strtoull(argv[++i], &end, 10);
-            if (*end || argv[i][0] == '-' || !argv[i][0]) {
-                fprintf(stderr,
-                        "attograd dataset: --seed expects a non-negative integer, "
-                        "received '%s'\n",
-                        argv[i]);
-                return 2;
-            }
+            if (!opt_u64_or_say("attograd dataset", a, argv[++i], &seed)) return 2;
         } else {
             fprintf(stderr, "attograd dataset: unknown option or missing value '%s' (see --help)\n",
                     a);
@@ -160,6 +210,9 @@ int cmd_dataset(int argc, char **argv)
         fprintf(stderr, "attograd dataset: --kjv and --web go together\n");
         return 2;
     }
+    if (!kjv &&
+        (!check_module("--kjv-module", kjv_module) || !check_module("--web-module", web_module)))
+        return 2;
     ag_bible_stats stats;
     ag_error err = {0};
     if (kjv) {
@@ -170,8 +223,8 @@ int cmd_dataset(int argc, char **argv)
         print_stats(&stats, out);
         return 0;
     }
-    char *ta = export_module(kjv_module);
-    char *tb = ta ? export_module(web_module) : NULL;
+    char *ta = export_module("--kjv-module", kjv_module);
+    char *tb = ta ? export_module("--web-module", web_module) : NULL;
     if (!tb) {
         free(ta);
         return 1;

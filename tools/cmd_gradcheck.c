@@ -13,11 +13,16 @@ int cmd_gradcheck(int argc, char **argv)
     int verbose = 0;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
-            seeds = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--tolerance") && i + 1 < argc)
-            tol = strtod(argv[++i], NULL);
-        else if (!strcmp(argv[i], "--op") && i + 1 < argc)
+        if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
+            long long v;
+            if (!opt_int_or_say("attograd gradcheck", argv[i], argv[i + 1], 1, 1000000, &v))
+                return 2;
+            seeds = (long)v, i++;
+        } else if (!strcmp(argv[i], "--tolerance") && i + 1 < argc) {
+            if (!opt_num_or_say("attograd gradcheck", argv[i], argv[i + 1], 0, 1, 1, 0, &tol))
+                return 2;
+            i++;
+        } else if (!strcmp(argv[i], "--op") && i + 1 < argc)
             only = argv[++i];
         else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
             verbose = 1;

@@ -126,16 +126,25 @@ static void sort_runs(sim_source *s, sized *tmp, int64_t run)
     }
 }
 
+ag_status sim_source_begin_epoch(void *user, int epoch, ag_error *err)
+{
+    (void)err;
+    sim_source *s = user;
+    for (; s->shuffle_seed && s->epochs_shuffled <= epoch; s->epochs_shuffled++) {
+        ag_rng_shuffle(&s->rng, s->order, s->n);
+        if (s->bucket) {
+            sort_runs(s, s->sort_tmp, s->bucket * s->batch_size);
+            ag_rng_shuffle(&s->rng, s->batch_perm, s->src.n_batches);
+        }
+    }
+    return AG_OK;
+}
+
 static ag_status sim_get_batch(void *user, int64_t batch, const ag_tensor **inputs,
                                const ag_tensor **target, ag_error *err)
 {
     sim_source *s = user;
     if (s->calls++ % s->src.n_batches == 0) {
-        if (s->shuffle_seed) ag_rng_shuffle(&s->rng, s->order, s->n);
-        if (s->shuffle_seed && s->bucket) {
-            sort_runs(s, s->sort_tmp, s->bucket * s->batch_size);
-            ag_rng_shuffle(&s->rng, s->batch_perm, s->src.n_batches);
-        }
         s->pass_start = sim_now();
         if (s->timed) s->timed_total += s->pass_start - s->timed->pass_start;
     }
@@ -247,8 +256,18 @@ void sim_free_labels(char **labels, int64_t n)
 int64_t sim_max_len(const ag_model *m)
 {
     const char *s = ag_model_metadata(m, "max_len");
-    long long n = s ? atoll(s) : 0;
-    return n > 0 ? n : 0;
+    long long n = SIM_MAX_LENGTH;
+    opt_msg msg;
+    if (s && !opt_int(msg, "max_len", s, 1, 1000000, &n)) n = SIM_MAX_LENGTH;
+    return n;
+}
+
+void sim_report_truncated(const char *who, const char *file, const ag_pair_ids *d, int64_t max_len)
+{
+    if (d->n_truncated)
+        fprintf(stderr,
+                "%s: truncated %lld of the %lld texts of %s to %lld tokens (--max-length)\n", who,
+                (long long)d->n_truncated, (long long)(2 * d->n), file, (long long)max_len);
 }
 
 int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_len, ag_tensor *t,
@@ -262,7 +281,11 @@ int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_len, ag_tens
         return 1;
     }
     int64_t len = n ? n : 1;
-    if (max_len > 0 && len > max_len) len = max_len;
+    if (max_len > 0 && len > max_len) {
+        fprintf(stderr, "%s: a text of %lld tokens truncated to %lld (--max-length)\n", who,
+                (long long)len, (long long)max_len);
+        len = max_len;
+    }
     if (ag_tensor_reshape_storage(t, AG_INT32, 2, (int64_t[]){1, len}, NULL, &err)) {
         free(tok);
         fprintf(stderr, "%s: %s\n", who, err.msg);
@@ -284,15 +307,15 @@ int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_len, ag_tens
     return 0;
 }
 
-int sim_heatmap(ag_model *m, const ag_vocab *v, const char *text_a, const char *text_b,
-                const char *png, const char *who, double *prob)
+int sim_heatmap(ag_model *m, const ag_vocab *v, int64_t max_len, const char *text_a,
+                const char *text_b, const char *png, const char *who, double *prob)
 {
     ag_tensor a = {0}, b = {0};
     char **la = NULL, **lb = NULL;
     int64_t na = 0, nb = 0;
     int rc = 1;
-    if (sim_encode_one(v, text_a, sim_max_len(m), &a, &la, &na, who) ||
-        sim_encode_one(v, text_b, sim_max_len(m), &b, &lb, &nb, who))
+    if (sim_encode_one(v, text_a, max_len, &a, &la, &na, who) ||
+        sim_encode_one(v, text_b, max_len, &b, &lb, &nb, who))
         goto done;
     ag_layer *att = ag_model_get_layer(m, "attention");
     ag_node *scores = ag_layer_attention_scores(att, 0);
@@ -344,6 +367,7 @@ typedef struct {
     const char *model, *data, *out, *text[2];
     int n_text;
     int64_t batch_size;
+    int64_t max_length; /* 0: the model's */
 } use_args;
 
 static int parse_use(int argc, char **argv, const char *who, const char *usage, use_args *u)
@@ -362,13 +386,13 @@ static int parse_use(int argc, char **argv, const char *who, const char *usage, 
         else if (!strcmp(argv[i], "--out") && has)
             u->out = argv[++i];
         else if (!strcmp(argv[i], "--batch-size") && has) {
-            char *end;
-            u->batch_size = strtoll(argv[++i], &end, 10);
-            if (*end || u->batch_size < 1) {
-                fprintf(stderr, "%s: --batch-size expects an integer >= 1, received '%s'\n", who,
-                        argv[i]);
-                return 1;
-            }
+            long long b;
+            if (!opt_int_or_say(who, argv[i], argv[i + 1], 1, 1000000, &b)) return 1;
+            u->batch_size = b, i++;
+        } else if ((!strcmp(argv[i], "--max-length") || !strcmp(argv[i], "--max-len")) && has) {
+            long long l;
+            if (!opt_int_or_say(who, argv[i], argv[i + 1], 1, 1000000, &l)) return 1;
+            u->max_length = l, i++;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             fprintf(stderr, "%s: unknown option or missing value '%s' (see --help)\n", who,
                     argv[i]);
@@ -403,6 +427,7 @@ static int load_pairs_for(const char *path, const ag_vocab *v, int64_t max_len, 
         fprintf(stderr, "%s: %s\n", who, err.msg);
         return 1;
     }
+    sim_report_truncated(who, path, *d, max_len);
     return 0;
 }
 
@@ -412,7 +437,7 @@ int cmd_evaluate(int argc, char **argv)
     use_args u;
     int r = parse_use(argc, argv, who,
                       "usage: attograd evaluate --model MODEL.safetensors --data FILE.tsv "
-                      "[--batch-size N]\n"
+                      "[--batch-size N] [--max-length N]\n"
                       "Accuracy (threshold 0.5), ROC AUC and binary cross-entropy of a model saved "
                       "by `attograd train` on labelled pairs (text_a<TAB>text_b<TAB>label).\n",
                       &u);
@@ -424,11 +449,12 @@ int cmd_evaluate(int argc, char **argv)
     ag_model *m;
     ag_vocab *v;
     if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml = u.max_length ? u.max_length : sim_max_len(m);
     ag_pair_ids *d = NULL;
     int rc = 1;
     sim_source s = {0};
     ag_error err = {0};
-    if (!load_pairs_for(u.data, v, sim_max_len(m), who, &d)) {
+    if (!load_pairs_for(u.data, v, ml, who, &d)) {
         double loss, metric[AG_MAX_METRICS];
         if (sim_source_init(&s, d, u.batch_size, 0, &err))
             fprintf(stderr, "%s: %s\n", who, err.msg);
@@ -454,7 +480,7 @@ int cmd_predict(int argc, char **argv)
     int r = parse_use(argc, argv, who,
                       "usage: attograd predict --model MODEL.safetensors \"text a\" \"text b\"\n"
                       "       attograd predict --model MODEL.safetensors --data FILE.tsv "
-                      "[--batch-size N]\n"
+                      "[--batch-size N] [--max-length N]\n"
                       "The probability that text b paraphrases text a; with --data, one "
                       "probability per line of FILE.tsv (its labels are not used).\n",
                       &u);
@@ -466,11 +492,12 @@ int cmd_predict(int argc, char **argv)
     ag_model *m;
     ag_vocab *v;
     if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml = u.max_length ? u.max_length : sim_max_len(m);
     int rc = 1;
     if (!u.data) {
         ag_tensor a = {0}, b = {0};
-        if (!sim_encode_one(v, u.text[0], sim_max_len(m), &a, NULL, NULL, who) &&
-            !sim_encode_one(v, u.text[1], sim_max_len(m), &b, NULL, NULL, who)) {
+        if (!sim_encode_one(v, u.text[0], ml, &a, NULL, NULL, who) &&
+            !sim_encode_one(v, u.text[1], ml, &b, NULL, NULL, who)) {
             if (ag_model_run(m, (const ag_tensor *[]){&a, &b}, NULL, 0))
                 fprintf(stderr, "%s: %s\n", who, ag_model_error(m));
             else {
@@ -485,7 +512,7 @@ int cmd_predict(int argc, char **argv)
         sim_source s = {0};
         ag_error err = {0};
         ag_tensor *out = NULL;
-        if (!load_pairs_for(u.data, v, sim_max_len(m), who, &d)) {
+        if (!load_pairs_for(u.data, v, ml, who, &d)) {
             if (sim_source_init(&s, d, u.batch_size, 0, &err))
                 fprintf(stderr, "%s: %s\n", who, err.msg);
             else if (ag_model_predict_source(m, &s.src, &out))
@@ -511,7 +538,7 @@ int cmd_heatmap(int argc, char **argv)
     use_args u;
     int r = parse_use(argc, argv, who,
                       "usage: attograd heatmap --model MODEL.safetensors --out PAIR.png \"text a\" "
-                      "\"text b\"\n"
+                      "\"text b\" [--max-length N]\n"
                       "Draws the attention weights of the pair as a PNG: text a's tokens (the "
                       "query) down the side, text b's (the value) across the top, viridis from 0 "
                       "to the largest weight. Words outside the vocabulary are marked *.\n",
@@ -524,8 +551,9 @@ int cmd_heatmap(int argc, char **argv)
     ag_model *m;
     ag_vocab *v;
     if (sim_load(u.model, who, &m, &v)) return 1;
+    int64_t ml = u.max_length ? u.max_length : sim_max_len(m);
     double p = 0;
-    int rc = sim_heatmap(m, v, u.text[0], u.text[1], u.out, who, &p);
+    int rc = sim_heatmap(m, v, ml, u.text[0], u.text[1], u.out, who, &p);
     if (!rc) printf("p(paraphrase) = %.4f; wrote %s\n", p, u.out);
     ag_vocab_free(v);
     ag_model_free(m);

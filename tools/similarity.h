@@ -51,6 +51,7 @@ typedef struct sim_source {
     uint64_t shuffle_seed;
     ag_rng rng;
     int64_t calls;
+    int epochs_shuffled; /* shuffles drawn: epochs 0 .. epochs_shuffled-1 */
     double pass_start;
     /* timing another source's passes: each pass of this one starts when a
      * pass of `timed` has ended; their gaps are summed in timed_total */
@@ -72,6 +73,10 @@ ag_status sim_source_init(sim_source *s, const ag_pair_ids *d, int64_t batch_siz
  * leaves the source as it is. */
 ag_status sim_source_bucket(sim_source *s, int64_t bucket, ag_error *err);
 void sim_source_release(sim_source *s);
+/* fit's begin_epoch for a shuffling source: draws the shuffles (and the
+ * length-bucket sorts) of every epoch up to this one not drawn yet, so a
+ * resumed run continues as an uninterrupted one (it skips some epochs). */
+ag_status sim_source_begin_epoch(void *user, int epoch, ag_error *err);
 double sim_now(void); /* seconds, monotonic */
 
 /* A saved model and its vocabulary (the "vocabulary" metadata entry).
@@ -84,13 +89,22 @@ int sim_load(const char *path, const char *who, ag_model **m, ag_vocab **v);
 int sim_encode_one(const ag_vocab *v, const char *text, int64_t max_len, ag_tensor *t,
                    char ***labels, int64_t *n_labels, const char *who);
 void sim_free_labels(char **labels, int64_t n);
-/* The longest text a saved model takes (its "max_len" metadata: the
- * transformer's position table), 0 for any length. Texts are cut to it. */
+/* The longest text a saved model reads, in tokens (its "max_len" metadata),
+ * as Keras's TextVectorization(output_sequence_length=...) truncates:
+ * longer texts keep their first max_len tokens. SIM_MAX_LENGTH for a file
+ * without the entry. The default covers the Bible pairs: of their 124,380
+ * texts only the WEB's Romans 14:23 (102 tokens: the WEB puts the doxology
+ * there), in its two pairs, is longer; no other has more than 90 tokens. */
+#define SIM_MAX_LENGTH 100
 int64_t sim_max_len(const ag_model *m);
 
 /* The attention heatmap of one pair, with the pair's probability in the
  * title. Returns 0, or prints why and returns 1. */
-int sim_heatmap(ag_model *m, const ag_vocab *v, const char *text_a, const char *text_b,
-                const char *png, const char *who, double *prob);
+int sim_heatmap(ag_model *m, const ag_vocab *v, int64_t max_len, const char *text_a,
+                const char *text_b, const char *png, const char *who, double *prob);
+
+/* Prints "WHO: truncated N of the M texts of FILE to L tokens (--max-length)"
+ * when d has truncated texts. */
+void sim_report_truncated(const char *who, const char *file, const ag_pair_ids *d, int64_t max_len);
 
 #endif

@@ -62,4 +62,20 @@ int att_save(const char *flag, const char *path, const ag_tensor *t);
  * it has none. */
 int att_save_grad(const char *flag, const char *path, ag_node *n);
 
+/* Strict numbers for options (tools/options.c): 1 and *out, or 0 with msg
+ * set to "FLAG must be an integer in [LO, HI], received 'TEXT'". */
+typedef char opt_msg[160];
+int opt_int(opt_msg msg, const char *flag, const char *text, long long lo, long long hi,
+            long long *out);
+int opt_u64(opt_msg msg, const char *flag, const char *text, uint64_t *out);
+/* A finite number in [lo, hi], either end open when lo_open / hi_open. */
+int opt_num(opt_msg msg, const char *flag, const char *text, double lo, double hi, int lo_open,
+            int hi_open, double *out);
+/* The same, printing "WHO: MESSAGE" to stderr on failure. */
+int opt_int_or_say(const char *who, const char *flag, const char *text, long long lo, long long hi,
+                   long long *out);
+int opt_u64_or_say(const char *who, const char *flag, const char *text, uint64_t *out);
+int opt_num_or_say(const char *who, const char *flag, const char *text, double lo, double hi,
+                   int lo_open, int hi_open, double *out);
+
 #endif

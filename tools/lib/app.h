@@ -10,8 +10,4 @@
 
 #include <string.h>
 
-/* A whole file in a malloc'd NUL-terminated buffer; *len (when not NULL)
- * gets its size. NULL with err set ("cannot open PATH ...") on failure. */
-char *ag__app_read_file(const char *path, size_t *len, ag_error *err);
-
 #endif

@@ -92,6 +92,7 @@ typedef struct ag_pair_ids {
     int32_t *a_ids, *b_ids;
     float *label;            /* (n) */
     int64_t n_tokens, n_oov; /* ids stored, and how many of them are [UNK] */
+    int64_t n_truncated;     /* texts longer than max_len (cut to it)         */
 } ag_pair_ids;
 AG_API ag_pair_ids *ag_pair_ids_encode(const ag_pairs *p, const ag_vocab *v, int64_t max_len,
                                        ag_error *err);

@@ -72,20 +72,29 @@ static int verse_tail(char *s, long *ch, long *vs, char **text)
     return 1;
 }
 
-/* Matches one line (NUL-terminated, no '\n') against the verse pattern. */
+/* Matches one line (NUL-terminated, no '\n') against the verse pattern, in
+ * linear time. With the leading whitespace at its longest (lead characters),
+ * the book is the shortest non-empty prefix after it that a verse tail
+ * follows. Only when there is none does the regex give whitespace back, and
+ * then the one new place a tail can start is the last whitespace character
+ * (when it is a space and a digit follows); the book is then the one
+ * whitespace character before it. */
 static int parse_line(char *line, char **book, char **book_end, long *ch, long *vs, char **text)
 {
     size_t lead = 0;
     while (ws(line[lead]))
         lead++;
-    for (size_t w = lead + 1; w-- > 0;) {     /* \s* greedy: longest first */
-        if (!line[w]) continue;               /* the book needs one character */
-        for (char *e = line + w + 1; *e; e++) /* .+? lazy: shortest first */
-            if (verse_tail(e, ch, vs, text)) {
-                *book = line + w;
-                *book_end = e;
-                return 1;
-            }
+    if (!line[lead]) return 0;
+    for (char *e = line + lead + 1; *e; e++) /* .+? lazy: shortest first */
+        if (verse_tail(e, ch, vs, text)) {
+            *book = line + lead;
+            *book_end = e;
+            return 1;
+        }
+    if (lead >= 2 && verse_tail(line + lead - 1, ch, vs, text)) {
+        *book = line + lead - 2;
+        *book_end = line + lead - 1;
+        return 1;
     }
     return 0;
 }
@@ -394,8 +403,8 @@ ag_status ag_bible_build(const char *path_a, const char *path_b, const char *out
                             !path_a   ? "path_a"
                             : !path_b ? "path_b"
                                       : "out_dir");
-    char *ta = ag__app_read_file(path_a, NULL, err);
-    char *tb = ta ? ag__app_read_file(path_b, NULL, err) : NULL;
+    char *ta = ag_file_read(path_a, NULL, err);
+    char *tb = ta ? ag_file_read(path_b, NULL, err) : NULL;
     ag_pairs *out[3] = {ag_pairs_new(), ag_pairs_new(), ag_pairs_new()};
     ag_status s = AG_OK;
     if (!ta || !tb)

@@ -169,7 +169,7 @@ static ag_status load_font(font *f, ag_error *err)
     if (!path || !*path) path = DEFAULT_FONT;
     size_t len = 0;
     ag_error e2 = {0};
-    f->data = (unsigned char *)ag__app_read_file(path, &len, &e2);
+    f->data = (unsigned char *)ag_file_read(path, &len, &e2);
     if (!f->data)
         return ag_error_set(err, AG_ERR_IO,
                             "ag_heatmap_png: cannot read the font %s (install Debian's "

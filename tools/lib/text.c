@@ -358,7 +358,7 @@ ag_vocab *ag_vocab_build(const char *const *texts, int64_t n_texts, int max_toke
         for (int64_t j = 0; j < nt; j++, t += strlen(t) + 1)
             if (!counter_add(&c, t)) goto nomem;
     }
-    qsort(c.e, (size_t)c.n, sizeof *c.e, by_count);
+    if (c.n > 1) qsort(c.e, (size_t)c.n, sizeof *c.e, by_count); /* c.e is NULL when empty */
     int64_t keep = c.n < max_tokens - 2 ? c.n : max_tokens - 2;
     top = malloc(((size_t)keep + 1) * sizeof *top);
     if (!top) goto nomem;
@@ -464,56 +464,16 @@ ag_status ag_vocab_save(const ag_vocab *v, const char *path, ag_error *err)
     if (!path) return ag_error_set(err, AG_ERR_ARG, "ag_vocab_save: path is NULL");
     char *s = ag_vocab_to_string(v, err);
     if (!s) return err ? err->code : AG_ERR_ARG;
-    FILE *f = fopen(path, "wb");
+    char *tmp;
+    FILE *f = ag_file_create_atomic(path, "ag_vocab_save", &tmp, err);
     if (!f) {
         free(s);
-        return ag_error_set(err, AG_ERR_IO, "ag_vocab_save: cannot open %s for writing", path);
+        return err ? err->code : AG_ERR_IO;
     }
     size_t len = strlen(s);
     int ok = fwrite(s, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
     free(s);
-    return ok ? AG_OK : ag_error_set(err, AG_ERR_IO, "ag_vocab_save: cannot write %s", path);
-}
-
-/* Reads a whole file into a NUL-terminated buffer (used by tsv.c, bible.c). */
-char *ag__app_read_file(const char *path, size_t *len, ag_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ag_error_set(err, AG_ERR_IO, "cannot open %s for reading", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb, cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) {
-        ag_error_set(err, AG_ERR_NOMEM, "out of memory reading %s", path);
-        return NULL;
-    }
-    if (bad) {
-        free(buf);
-        ag_error_set(err, AG_ERR_IO, "cannot read %s", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
+    return ag_file_commit_atomic(f, tmp, path, "ag_vocab_save", ok, err);
 }
 
 ag_vocab *ag_vocab_load(const char *path, ag_error *err)
@@ -522,7 +482,7 @@ ag_vocab *ag_vocab_load(const char *path, ag_error *err)
         ag_error_set(err, AG_ERR_ARG, "ag_vocab_load: path is NULL");
         return NULL;
     }
-    char *s = ag__app_read_file(path, NULL, err);
+    char *s = ag_file_read(path, NULL, err);
     if (!s) return NULL;
     ag_vocab *v = vocab_parse(s, path, err);
     free(s);
@@ -575,7 +535,7 @@ void ag_pair_ids_free(ag_pair_ids *d)
 /* Encodes texts[0..n-1] (stride apart) into *ids with offsets off[0..n]. */
 static ag_status encode_side(const ag_vocab *v, char *const *texts, int64_t n, int64_t max_len,
                              int64_t **off, int32_t **ids, int64_t *n_tok, int64_t *n_oov,
-                             ag_error *err)
+                             int64_t *n_trunc, ag_error *err)
 {
     int64_t total = 0, cap = 0;
     *off = malloc(((size_t)n + 1) * sizeof **off);
@@ -592,7 +552,7 @@ static ag_status encode_side(const ag_vocab *v, char *const *texts, int64_t n, i
         int64_t room = cap - total;
         int64_t m = ag_vocab_encode(v, texts[i], *ids + total, room, err);
         if (m < 0) return err ? err->code : AG_ERR_NOMEM;
-        if (max_len > 0 && m > max_len) m = max_len;
+        if (max_len > 0 && m > max_len) m = max_len, (*n_trunc)++;
         for (int64_t j = 0; j < m; j++)
             *n_oov += (*ids)[total + j] == AG_VOCAB_OOV;
         total += m;
@@ -625,8 +585,10 @@ ag_pair_ids *ag_pair_ids_encode(const ag_pairs *p, const ag_vocab *v, int64_t ma
         return NULL;
     }
     d->n = p->n;
-    if (encode_side(v, p->a, p->n, max_len, &d->a_off, &d->a_ids, &d->n_tokens, &d->n_oov, err) ||
-        encode_side(v, p->b, p->n, max_len, &d->b_off, &d->b_ids, &d->n_tokens, &d->n_oov, err)) {
+    if (encode_side(v, p->a, p->n, max_len, &d->a_off, &d->a_ids, &d->n_tokens, &d->n_oov,
+                    &d->n_truncated, err) ||
+        encode_side(v, p->b, p->n, max_len, &d->b_off, &d->b_ids, &d->n_tokens, &d->n_oov,
+                    &d->n_truncated, err)) {
         ag_pair_ids_free(d);
         return NULL;
     }

@@ -5,7 +5,10 @@
  * bad one: exactly 3 tab-separated fields, both texts non-empty (after
  * trimming spaces), label 0 or 1 (written "0", "1", "0.0" or "1.0").
  * Line endings may be LF or CRLF; a UTF-8 byte-order mark is skipped; the
- * last line may lack its newline. A file without any pair is refused.
+ * last line may lack its newline. A file without any pair is refused, and
+ * so is anything but a regular file (without blocking on a FIFO). Saving
+ * writes a temporary file and renames it over the path: a full disk leaves
+ * the old file, never a truncated one.
  */
 #include "app.h"
 
@@ -70,7 +73,7 @@ ag_pairs *ag_pairs_load(const char *path, ag_error *err)
         return NULL;
     }
     size_t len = 0;
-    char *buf = ag__app_read_file(path, &len, err);
+    char *buf = ag_file_read(path, &len, err);
     if (!buf) return NULL;
     ag_pairs *p = ag_pairs_new();
     if (!p) {
@@ -116,9 +119,11 @@ ag_pairs *ag_pairs_load(const char *path, ag_error *err)
         else if (!strcmp(l, "1") || !strcmp(l, "1.0"))
             label = 1;
         else {
+            char e[64];
+            size_t n = strlen(l);
             ag_error_set(err, AG_ERR_FORMAT,
-                         "%s:%" PRId64 ": label (field 3) must be 0 or 1, found \"%.40s\"", path,
-                         ln, l);
+                         "%s:%" PRId64 ": label (field 3) must be 0 or 1, found \"%s\"%s", path, ln,
+                         ag_escape(l, n < 40 ? n : 40, e, sizeof e), n > 40 ? "..." : "");
             goto fail;
         }
         if (ag_pairs_add(p, f[0], f[1], label, err)) goto fail;
@@ -149,16 +154,16 @@ ag_status ag_pairs_save(const ag_pairs *p, const char *path, ag_error *err)
 {
     if (!p || !path)
         return ag_error_set(err, AG_ERR_ARG, "ag_pairs_save: %s is NULL", !p ? "pairs" : "path");
-    FILE *f = fopen(path, "wb");
-    if (!f) return ag_error_set(err, AG_ERR_IO, "ag_pairs_save: cannot open %s for writing", path);
-    for (int64_t i = 0; i < p->n; i++) {
+    char *tmp;
+    FILE *f = ag_file_create_atomic(path, "ag_pairs_save", &tmp, err);
+    if (!f) return err ? err->code : AG_ERR_IO;
+    int ok = 1;
+    for (int64_t i = 0; i < p->n && ok; i++) {
         put_text(f, p->a[i]);
         fputc('\t', f);
         put_text(f, p->b[i]);
-        fprintf(f, "\t%d\n", p->label[i] > 0.5f);
+        ok = fprintf(f, "\t%d\n", p->label[i] > 0.5f) > 0;
     }
-    int bad = ferror(f);
-    if (fclose(f) || bad)
-        return ag_error_set(err, AG_ERR_IO, "ag_pairs_save: cannot write %s", path);
-    return AG_OK;
+    ok = ok && !ferror(f);
+    return ag_file_commit_atomic(f, tmp, path, "ag_pairs_save", ok, err);
 }
