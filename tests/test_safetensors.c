@@ -15,20 +15,13 @@ static char dir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ag_safetensors_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return ag_test_make_dir(dir, sizeof dir, "safetensors");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') snprintf(p, sizeof p, "%s/%s", dir, e->d_name), unlink(p);
-    if (d) closedir(d);
-    rmdir(dir);
+    ag_test_remove_dir(dir);
     return 0;
 }
 

@@ -13,6 +13,30 @@
 
 #include "attograd.h"
 
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* A fresh directory /tmp/ag_TAG_XXXXXX for a suite's files (dir: at least
+ * 64 bytes); 0 on success. ag_test_remove_dir deletes its files and itself. */
+static inline int ag_test_make_dir(char *dir, size_t n, const char *tag)
+{
+    snprintf(dir, n, "/tmp/ag_%s_XXXXXX", tag);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static inline void ag_test_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[512];
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') snprintf(p, sizeof p, "%s/%s", dir, e->d_name), unlink(p);
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
 /* Fails the test with the graph's message when st is not AG_OK. */
 #define AG_ASSERT_OK(g, st)                                                                        \
     do {                                                                                           \
