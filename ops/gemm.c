@@ -19,11 +19,12 @@
 #include <omp.h>
 
 typedef struct ag__gemm_blocks {
-    int64_t mc, nc, kc; /* block sizes: multiples of MR and NR, and the panel */
-    int64_t mi;         /* rows of a work item: whole mc blocks but the last */
-    int64_t nic, njc;   /* work items along rows and along columns        */
-    int64_t items;      /* batch · nic · njc                              */
-    int64_t per_thread; /* packing elements per thread                    */
+    int64_t mc, nc, kc;    /* block sizes: multiples of MR and NR, and the panel */
+    int64_t mi;            /* rows of a work item: whole mc blocks but the last */
+    int64_t bb;            /* batch elements of a work item (B shared: > 1)  */
+    int64_t nbg, nic, njc; /* work items along the batch, rows, columns   */
+    int64_t items;         /* nbg · nic · njc                                */
+    int64_t per_thread;    /* packing elements per thread                    */
 } ag__gemm_blocks;
 
 /* Each inclusion instantiates the kernel for float and double on one ISA. */
@@ -103,8 +104,10 @@ static int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
 /* Block sizes: an mc·kc block of A in L2, a kc·nc panel of B shared by every
  * mc block of an item's mi rows (kc 512 measured best here: a long panel
  * saves C tile loads and stores and loop overhead more than an L1-resident
- * NR block of B would gain). Items are
- * about 2·threads per batch element at least, cut along rows (then
+ * NR block of B would gain). When every batch element multiplies the same B
+ * (b_bs 0: conv1d's weights, a Dense layer over a batch), an item takes bb
+ * batch elements so that one packed panel of B serves all of them. Items
+ * are about 4·threads in all at least, cut along the batch, then rows (then
  * columns), so that the dynamic schedule can balance a loaded machine. */
 static ag__gemm_blocks blocks(const ag__gemm *p, int nr, int threads)
 {
@@ -114,17 +117,23 @@ static ag__gemm_blocks blocks(const ag__gemm *p, int nr, int threads)
     b.mc = p->m < 16 * mr ? round_up(p->m, mr) : 16 * mr;
     b.nc = p->n < 4096 ? round_up(p->n, nr) : 4096;
     b.njc = cdiv(p->n, b.nc);
-    int64_t want = threads > 1 ? cdiv(4 * threads, p->batch * b.njc) : 1;
+    b.bb = 1;
+    if (p->b_bs == 0 && p->batch > 1) {
+        int64_t groups = threads > 1 ? 4 * threads : 1;
+        b.bb = cdiv(p->batch, groups < p->batch ? groups : p->batch);
+    }
+    b.nbg = cdiv(p->batch, b.bb);
+    int64_t want = threads > 1 ? cdiv(4 * threads, b.nbg * b.njc) : 1;
     int64_t nic = want < cdiv(p->m, mr) ? want : cdiv(p->m, mr);
     b.mi = round_up(cdiv(p->m, nic), mr);
     if (b.mi < b.mc) b.mc = b.mi;
     b.nic = cdiv(p->m, b.mi);
-    if (threads > 1 && p->batch * b.nic * b.njc < 2 * threads && p->n > 2 * nr) {
-        int64_t njc = cdiv(2 * threads, p->batch * b.nic);
+    if (threads > 1 && b.nbg * b.nic * b.njc < 2 * threads && p->n > 2 * nr) {
+        int64_t njc = cdiv(2 * threads, b.nbg * b.nic);
         b.nc = round_up(cdiv(p->n, njc), nr);
         b.njc = cdiv(p->n, b.nc);
     }
-    b.items = p->batch * b.nic * b.njc;
+    b.items = b.nbg * b.nic * b.njc;
     b.per_thread = b.kc * (round_up(b.nc, nr) + b.mc);
     return b;
 }

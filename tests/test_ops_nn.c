@@ -121,11 +121,12 @@ static void test_matmul_batched_and_shared(void **state)
 
 /* A product large enough for the GEMM's blocking: a reduction of 1100 (three
  * panels), rows and columns that are no multiple of a register tile, a batch
- * and a transposed operand; against a sum in long double, and bitwise equal
- * on 1 and 2 threads. */
+ * sharing its right-hand side (one thread packs it once for all 5 batch
+ * elements, two threads once per element) and a transposed operand; against
+ * a sum in long double, and bitwise equal on 1 and 2 threads. */
 static void matmul_large(ag_dtype dt, int threads, ag_tensor **z, ag_tensor **gx)
 {
-    enum { B = 2, M = 37, K = 1100, N = 70 };
+    enum { B = 5, M = 37, K = 1100, N = 70 };
     omp_set_dynamic(0);
     omp_set_num_threads(threads);
     ag_graph *g = ag_test_graph(dt);

@@ -17,6 +17,7 @@
 #include "similarity.h"
 #include "tools.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <omp.h>
 #include <stdio.h>
@@ -459,10 +460,10 @@ static int train(run *R, int argc, char **argv)
     } else if (root) {
         printf("test: accuracy %.4f - auc %.4f - loss %.4f\n", metric[0], metric[1], loss);
         if (have_base)
-            printf("      word-overlap baseline: accuracy %.4f - auc %.4f (%s by %+.4f)\n",
+            printf("      word-overlap baseline: accuracy %.4f - auc %.4f (%s by %.4f)\n",
                    base.test_accuracy, base.test_auc,
                    metric[0] >= base.test_accuracy ? "the model beats it" : "it beats the model",
-                   metric[0] - base.test_accuracy);
+                   fabs(metric[0] - base.test_accuracy));
         printf("training: %.1f s per epoch, %.0f pairs per second (%.0f s in all with "
                "validation)\n",
                per_epoch, (double)tr->n / per_epoch, wall);
