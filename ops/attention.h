@@ -69,6 +69,37 @@ static inline int attn_masked(const attn_run *p, int64_t b, int64_t i, int64_t j
     return !attn_mask_on(p->mask, p->mask3 ? (mb * p->Tq + i) * p->Tv + j : mb * p->Tv + j);
 }
 
+/* masked[j] = attn_masked(p, b, i, j0 + j) for j < n: the mask's dtype
+ * and layout looked up once per row, not per element. */
+static inline void attn_mask_row(const attn_run *p, int64_t b, int64_t i, int64_t j0, int64_t n,
+                                 unsigned char *masked)
+{
+    if (!p->mask) {
+        for (int64_t j = 0; j < n; j++)
+            masked[j] = 0;
+    } else {
+        const int64_t mb = b / p->heads,
+                      at = p->mask3 ? (mb * p->Tq + i) * p->Tv + j0 : mb * p->Tv + j0;
+        const ag_tensor *m = p->mask;
+        switch (m->dtype) {
+        case AG_BOOL:
+            for (int64_t j = 0; j < n; j++)
+                masked[j] = AG_U8(m)[at + j] == 0;
+            break;
+        case AG_FLOAT32:
+            for (int64_t j = 0; j < n; j++)
+                masked[j] = AG_F32(m)[at + j] == 0;
+            break;
+        default:
+            for (int64_t j = 0; j < n; j++)
+                masked[j] = !attn_mask_on(m, at + j);
+        }
+    }
+    if (p->causal)
+        for (int64_t j = i - j0 + 1 > 0 ? i - j0 + 1 : 0; j < n; j++)
+            masked[j] = 1;
+}
+
 static inline attn_run attn_setup(const ag_kernel_ctx *k)
 {
     const attn_params *P = k->params;
@@ -110,7 +141,7 @@ static inline int attn_keep(const attn_run *p, int64_t idx)
  * y = n ln 2 + r with n = round(y / ln 2), |r| <= ln2/2, in double precision;
  * a degree-8 Taylor polynomial of e^r (error < 1e-9) times 2^n built in the
  * exponent bits. Valid for |y| < 700; plain arithmetic the compiler vectorises. */
-static inline double attn_exp_core(double y)
+static inline __attribute__((always_inline)) double attn_exp_core(double y)
 {
     /* adding 1.5·2^52 rounds y / ln 2 and leaves n in the low bits */
     union {
@@ -137,7 +168,7 @@ static inline double attn_exp_core(double y)
  * |x| < 2^-10 where that quotient would cancel. Rounded to float it is
  * within 1 ulp of the exact tanh (tests/test_attention.c checks it). |x| >= 10
  * gives 1 - 4e-9, which rounds to 1 like tanh itself. */
-static inline float attn_tanhf(float xf)
+static inline __attribute__((always_inline)) float attn_tanhf(float xf)
 {
     const double x = xf, ax0 = fabs(x), ax = ax0 < 10.0 ? ax0 : 10.0;
     const double e = attn_exp_core(2 * ax);
@@ -148,11 +179,14 @@ static inline float attn_tanhf(float xf)
 /* e^x for the float32 kernels, within 1 ulp (tests/test_attention.c checks
  * it): x below -104 gives 0 (e^-104 is below the smallest float), x above 89
  * gives infinity, as expf does; NaN stays NaN. */
-static inline float attn_expf(float xf)
+static inline __attribute__((always_inline)) float attn_expf(float xf)
 {
-    const double x = xf < -104.0f ? -104.0 : xf > 89.0f ? 89.0 : (double)xf;
-    const float e = (float)attn_exp_core(x);
-    return xf < -104.0f ? 0.0f : xf > 89.0f ? INFINITY : xf != xf ? xf : e;
+    /* selects, not branches, so that loops of it vectorise; a NaN passes
+     * through the clamp and the polynomial as a NaN */
+    const float xc = xf < -104.0f ? -104.0f : xf > 89.0f ? 89.0f : xf;
+    float e = (float)attn_exp_core((double)xc);
+    e = xf < -104.0f ? 0.0f : e;
+    return xf > 89.0f ? INFINITY : e;
 }
 
 #endif

@@ -35,7 +35,7 @@
 
 #include <omp.h>
 
-enum { DA_QB = 64, DA_KB = 128 };
+enum { DA_QB = 64, DA_KB = 128, DA_LANES = 16 };
 enum { AUX_STATS, AUX_PART, AUX_WS, AUX_COUNT };
 
 #define T   float
