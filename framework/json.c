@@ -1,6 +1,7 @@
 /* json.c — a small JSON reader and writer (see json.h). */
 #include "json.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -297,6 +298,11 @@ static ag_json *parse_number(parser *p)
         v->is_int = 1;
         v->integer = strtoll(buf, NULL, 10);
     }
+    if (integral && buf[0] != '-' && n <= 20) { /* up to 18446744073709551615 */
+        errno = 0;
+        unsigned long long u = strtoull(buf, NULL, 10);
+        if (errno != ERANGE) v->is_u64 = 1, v->u64 = (uint64_t)u;
+    }
     return v;
 }
 
@@ -372,6 +378,13 @@ int ag_json_int(const ag_json *v, int64_t *out)
 {
     if (!v || v->type != AG_JSON_NUMBER || !v->is_int) return 0;
     *out = v->integer;
+    return 1;
+}
+
+int ag_json_u64(const ag_json *v, uint64_t *out)
+{
+    if (!v || v->type != AG_JSON_NUMBER || !v->is_u64) return 0;
+    *out = v->u64;
     return 1;
 }
 

@@ -30,6 +30,8 @@ struct ag_json {
     double number;
     int is_int; /* the number was written as an integer that fits int64 */
     int64_t integer;
+    int is_u64; /* ... as a non-negative integer that fits uint64 */
+    uint64_t u64;
     char *string; /* NUL-terminated; strings with a \u0000 are refused */
     int n;        /* array items or object members */
     ag_json **item;
@@ -43,6 +45,7 @@ void ag_json_free(ag_json *v);
 const ag_json *ag_json_get(const ag_json *v, const char *key);
 /* Typed readers: 1 when v has that type, the value in *out. */
 int ag_json_int(const ag_json *v, int64_t *out);
+int ag_json_u64(const ag_json *v, uint64_t *out); /* a non-negative integer */
 int ag_json_num(const ag_json *v, double *out);
 int ag_json_bool(const ag_json *v, int *out);
 const char *ag_json_str(const ag_json *v); /* NULL when not a string */

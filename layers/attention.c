@@ -150,10 +150,10 @@ static ag_layer *from_config(ag_model *m, const ag_json *cfg, int additive)
     const char *cls = additive ? "AdditiveAttention" : "Attention";
     int use_scale, causal;
     double dropout;
-    int64_t seed;
+    uint64_t seed;
     if (!ag__cfg_bool(m, cfg, cls, "use_scale", additive, &use_scale) ||
         !ag__cfg_num(m, cfg, cls, "dropout", 0.0, &dropout) ||
-        !ag__cfg_int(m, cfg, cls, "seed", 0, &seed) ||
+        !ag__cfg_seed(m, cfg, cls, "seed", &seed) ||
         !ag__cfg_bool(m, cfg, cls, "causal", 0, &causal))
         return NULL;
     ag_layer *l;

@@ -184,9 +184,9 @@ static void dropout_config(const ag_layer *l, ag_sbuf *b)
 static ag_layer *dropout_from_config(ag_model *m, const ag_json *cfg)
 {
     double rate;
-    int64_t seed;
+    uint64_t seed;
     if (!ag__cfg_num(m, cfg, "Dropout", "rate", -1, &rate) ||
-        !ag__cfg_int(m, cfg, "Dropout", "seed", 0, &seed))
+        !ag__cfg_seed(m, cfg, "Dropout", "seed", &seed))
         return NULL;
     return ag_layer_dropout(m, rate, (uint64_t)seed);
 }

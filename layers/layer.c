@@ -631,6 +631,20 @@ int ag__cfg_int(ag_model *m, const ag_json *cfg, const char *cls, const char *ke
     return 0;
 }
 
+int ag__cfg_seed(ag_model *m, const ag_json *cfg, const char *cls, const char *key, uint64_t *out)
+{
+    const ag_json *v = ag_json_get(cfg, key);
+    *out = 0;
+    if (!v || v->type == AG_JSON_NULL || ag_json_u64(v, out)) return 1;
+    char got[40] = "a value of another type";
+    if (v->type == AG_JSON_NUMBER) snprintf(got, sizeof got, "%.17g", v->number);
+    ag__model_fail(m, AG_ERR_ARG,
+                   "from_config: %s's %s must be null or an integer from 0 to "
+                   "18446744073709551615, received %s",
+                   cls, key, got);
+    return 0;
+}
+
 int ag__cfg_num(ag_model *m, const ag_json *cfg, const char *cls, const char *key, double def,
                 double *out)
 {

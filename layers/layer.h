@@ -262,6 +262,9 @@ uint64_t ag__layer_dropout_seed(const ag_layer *l);
  * (the model's error names the layer class and field). */
 int ag__cfg_int(ag_model *m, const ag_json *cfg, const char *cls, const char *key, int64_t def,
                 int64_t *out);
+/* A seed: absent or null -> 0; else an integer from 0 to 2^64-1, as the
+ * configs write them. */
+int ag__cfg_seed(ag_model *m, const ag_json *cfg, const char *cls, const char *key, uint64_t *out);
 int ag__cfg_num(ag_model *m, const ag_json *cfg, const char *cls, const char *key, double def,
                 double *out);
 int ag__cfg_bool(ag_model *m, const ag_json *cfg, const char *cls, const char *key, int def,

@@ -291,13 +291,13 @@ static ag_layer *mha_from_config(ag_model *m, const ag_json *cfg)
 {
     const char *cls = "MultiHeadAttention";
     ag_mha_config c = ag_mha_defaults(0, 0);
-    int64_t seed = 0;
+    uint64_t seed = 0;
     if (!ag__cfg_int(m, cfg, cls, "num_heads", 0, &c.num_heads) ||
         !ag__cfg_int(m, cfg, cls, "key_dim", 0, &c.key_dim) ||
         !ag__cfg_int(m, cfg, cls, "value_dim", 0, &c.value_dim) ||
         !ag__cfg_num(m, cfg, cls, "dropout", 0.0, &c.dropout) ||
         !ag__cfg_bool(m, cfg, cls, "use_bias", 1, &c.use_bias) ||
-        !ag__cfg_int(m, cfg, cls, "seed", 0, &seed))
+        !ag__cfg_seed(m, cfg, cls, "seed", &seed))
         return NULL;
     c.seed = (uint64_t)seed;
     const ag_json *os = ag_json_get(cfg, "output_shape");

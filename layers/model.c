@@ -302,9 +302,18 @@ ag_model *ag__model_from_json(const ag_json *root, const ag_safetensors *file, c
         dtype = AG_FLOAT64;
     else if (dt && strcmp(dt, "float32"))
         return fail_from_config(NULL, err, "dtype must be \"float32\" or \"float64\"");
-    int64_t seed = 0;
-    ag_json_int(ag_json_get(cfg, "seed"), &seed);
-    ag_model *m = ag_model_new(dtype, (uint64_t)seed);
+    uint64_t seed = 0;
+    const ag_json *sj = ag_json_get(cfg, "seed");
+    if (sj && sj->type != AG_JSON_NULL && !ag_json_u64(sj, &seed)) {
+        char got[40] = "a value of another type";
+        if (sj->type == AG_JSON_NUMBER) snprintf(got, sizeof got, "%.17g", sj->number);
+        ag_error_set(err, AG_ERR_ARG,
+                     "from_config: config.seed must be an integer from 0 to "
+                     "18446744073709551615, received %s",
+                     got);
+        return NULL;
+    }
+    ag_model *m = ag_model_new(dtype, seed);
     if (!m) return ag_error_set(err, AG_ERR_NOMEM, "from_config: out of memory"), NULL;
     m->load_file = file, m->load_path = path, m->load_dtype = dtype;
     const char *name = ag_json_str(ag_json_get(cfg, "name"));

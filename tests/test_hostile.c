@@ -169,6 +169,46 @@ static void test_names_in_messages_escaped(void **state)
     assert_printable(err.msg);
 }
 
+/* The long fuzz run's finding: a model seed of -337 was taken as 2^64 - 337,
+ * written so, and read back as 0 (a 20-digit number was not an integer to
+ * the JSON reader), so a config did not survive its own round trip. Seeds
+ * are integers from 0 to 2^64 - 1, in the model and in every layer. */
+static void test_config_seeds(void **state)
+{
+    (void)state;
+    ag_error err = {0};
+    assert_null(ag_model_from_config(
+        "{\"class_name\":\"Sequential\",\"config\":{\"seed\":-337,\"layers\":[]}}", &err));
+    ag_assert_msg_has(err.msg, "config.seed must be an integer from 0 to 18446744073709551615, "
+                               "received -337");
+    assert_null(ag_model_from_config("{\"class_name\":\"Sequential\",\"config\":{\"seed\":1.5,"
+                                     "\"layers\":[]}}",
+                                     &err));
+    ag_assert_msg_has(err.msg, "received 1.5");
+    assert_null(ag_model_from_config(
+        "{\"class_name\":\"Sequential\",\"config\":{\"layers\":[{\"class_name\":\"Dropout\","
+        "\"config\":{\"rate\":0.5,\"seed\":-1}}]}}",
+        &err));
+    ag_assert_msg_has(err.msg, "Dropout's seed must be null or an integer from 0 to");
+    ag_model *m = ag_model_new(AG_FLOAT32, UINT64_MAX);
+    ag_model_input(m, "x", AG_FLOAT32, 1, (int64_t[]){2});
+    ag_model_add(m, ag_layer_dropout(m, 0.5, UINT64_MAX - 1));
+    assert_int_equal(ag_model_status(m), AG_OK);
+    char *cfg = ag_model_get_config(m);
+    assert_non_null(strstr(cfg, "\"seed\":18446744073709551615"));
+    assert_non_null(strstr(cfg, "\"seed\":18446744073709551614"));
+    ag_model *again = ag_model_from_config(cfg, &err);
+    assert_non_null(again);
+    char *cfg2 = ag_model_get_config(again);
+    assert_string_equal(cfg, cfg2);
+    free(cfg), free(cfg2);
+    ag_model_free(m), ag_model_free(again);
+    assert_null(ag_model_from_config("{\"class_name\":\"Sequential\",\"config\":{\"seed\":"
+                                     "18446744073709551616,\"layers\":[]}}",
+                                     &err));
+    ag_assert_msg_has(err.msg, "config.seed must be an integer");
+}
+
 /* ---- special files: refused at once, never waited on ---- */
 
 static void test_fifo_refused_without_blocking(void **state)
@@ -580,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_keys_anywhere_refused),
         cmocka_unit_test(test_misaligned_tensor),
         cmocka_unit_test(test_names_in_messages_escaped),
+        cmocka_unit_test(test_config_seeds),
         cmocka_unit_test(test_fifo_refused_without_blocking),
         cmocka_unit_test(test_control_bytes_escaped),
         cmocka_unit_test(test_full_disk_keeps_old_files),
