@@ -256,17 +256,49 @@ void ag_tensor_print(FILE *f, const ag_tensor *t, const char *label)
     fputc('\n', f);
 }
 
+/* The first non-finite element: blocks are tested without an early exit (an
+ * exponent of all ones, OR-reduced: it vectorises), and only a block that
+ * holds one is searched. Training calls this on every gradient and weight. */
+enum { FINITE_BLOCK = 4096 };
+
+static int64_t first_nonfinite_f32(const float *p, int64_t n)
+{
+    for (int64_t i0 = 0; i0 < n; i0 += FINITE_BLOCK) {
+        const int64_t m = n - i0 < FINITE_BLOCK ? n - i0 : FINITE_BLOCK;
+        uint32_t any = 0;
+        for (int64_t i = 0; i < m; i++) {
+            uint32_t u;
+            memcpy(&u, p + i0 + i, sizeof u);
+            any |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (any)
+            for (int64_t i = 0; i < m; i++)
+                if (!isfinite(p[i0 + i])) return i0 + i;
+    }
+    return -1;
+}
+
+static int64_t first_nonfinite_f64(const double *p, int64_t n)
+{
+    for (int64_t i0 = 0; i0 < n; i0 += FINITE_BLOCK) {
+        const int64_t m = n - i0 < FINITE_BLOCK ? n - i0 : FINITE_BLOCK;
+        uint64_t any = 0;
+        for (int64_t i = 0; i < m; i++) {
+            uint64_t u;
+            memcpy(&u, p + i0 + i, sizeof u);
+            any |= (u & 0x7ff0000000000000u) == 0x7ff0000000000000u;
+        }
+        if (any)
+            for (int64_t i = 0; i < m; i++)
+                if (!isfinite(p[i0 + i])) return i0 + i;
+    }
+    return -1;
+}
+
 int64_t ag_tensor_find_nonfinite(const ag_tensor *t)
 {
     if (!t || !t->data) return -1;
-    if (t->dtype == AG_FLOAT32) {
-        const float *p = t->data;
-        for (int64_t i = 0; i < t->size; i++)
-            if (!isfinite(p[i])) return i;
-    } else if (t->dtype == AG_FLOAT64) {
-        const double *p = t->data;
-        for (int64_t i = 0; i < t->size; i++)
-            if (!isfinite(p[i])) return i;
-    }
+    if (t->dtype == AG_FLOAT32) return first_nonfinite_f32(t->data, t->size);
+    if (t->dtype == AG_FLOAT64) return first_nonfinite_f64(t->data, t->size);
     return -1;
 }

@@ -473,6 +473,33 @@ static void test_checksums(void **state)
     ag_model_free(m);
 }
 
+/* ag_tensor_find_nonfinite tests blocks of 4096 without an early exit:
+ * the first NaN or infinity is still the one found, in any block. */
+static void test_find_nonfinite(void **state)
+{
+    (void)state;
+    const double bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int d = 0; d < 2; d++) {
+        ag_dtype dt = d ? AG_FLOAT64 : AG_FLOAT32;
+        ag_tensor *t = ag_tensor_new(dt, 1, (int64_t[]){10000}, NULL);
+        assert_int_equal(ag_tensor_find_nonfinite(t), -1);
+        ag_tensor_set(t, 9999, 3.4e38); /* large but finite */
+        assert_int_equal(ag_tensor_find_nonfinite(t), -1);
+        for (int b = 0; b < 3; b++) {
+            const int64_t at[4] = {0, 4095, 4096, 9999};
+            for (int k = 0; k < 4; k++) {
+                ag_tensor_set(t, at[k], bad[b]);
+                assert_int_equal(ag_tensor_find_nonfinite(t), at[k]);
+                if (at[k] + 7 < 10000) ag_tensor_set(t, at[k] + 7, bad[(b + 1) % 3]);
+                assert_int_equal(ag_tensor_find_nonfinite(t), at[k]);
+                ag_tensor_set(t, at[k], 0);
+                if (at[k] + 7 < 10000) ag_tensor_set(t, at[k] + 7, 0);
+            }
+        }
+        ag_tensor_free(t);
+    }
+}
+
 static void test_nonfinite_weights_refused(void **state)
 {
     (void)state;
@@ -628,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_bible_leading_whitespace),
         cmocka_unit_test(test_config_larger_than_tensors),
         cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_find_nonfinite),
         cmocka_unit_test(test_nonfinite_weights_refused),
         cmocka_unit_test(test_nonfinite_loss_stops_fit),
         cmocka_unit_test(test_memory_budget),
