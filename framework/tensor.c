@@ -177,9 +177,20 @@ void ag_tensor_free(ag_tensor *t)
     free(t);
 }
 
+/* Large tensors (an embedding's gradient, every step) are zeroed by all the
+ * threads, a 64 KiB block each at a time. */
 void ag_tensor_zero(ag_tensor *t)
 {
-    if (t && t->data) memset(t->data, 0, (size_t)t->size * ag_dtype_size(t->dtype));
+    if (!t || !t->data) return;
+    const int64_t bytes = t->size * (int64_t)ag_dtype_size(t->dtype), block = 1 << 16;
+    if (bytes < 8 * block) {
+        memset(t->data, 0, (size_t)bytes);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < (bytes + block - 1) / block; b++)
+        memset((char *)t->data + b * block, 0,
+               (size_t)(bytes - b * block < block ? bytes - b * block : block));
 }
 
 double ag_tensor_get(const ag_tensor *t, int64_t i)
@@ -295,10 +306,26 @@ static int64_t first_nonfinite_f64(const double *p, int64_t n)
     return -1;
 }
 
+/* The first non-finite element of a large tensor: blocks in parallel, the
+ * lowest index found wins (the same answer for any thread count). */
+static int64_t first_nonfinite(const ag_tensor *t, int64_t i0, int64_t n)
+{
+    int64_t at = t->dtype == AG_FLOAT32 ? first_nonfinite_f32(AG_F32(t) + i0, n)
+                                        : first_nonfinite_f64(AG_F64(t) + i0, n);
+    return at < 0 ? -1 : i0 + at;
+}
+
 int64_t ag_tensor_find_nonfinite(const ag_tensor *t)
 {
-    if (!t || !t->data) return -1;
-    if (t->dtype == AG_FLOAT32) return first_nonfinite_f32(t->data, t->size);
-    if (t->dtype == AG_FLOAT64) return first_nonfinite_f64(t->data, t->size);
-    return -1;
+    if (!t || !t->data || (t->dtype != AG_FLOAT32 && t->dtype != AG_FLOAT64)) return -1;
+    const int64_t chunk = 16 * FINITE_BLOCK, chunks = (t->size + chunk - 1) / chunk;
+    if (chunks < 4) return first_nonfinite(t, 0, t->size);
+    int64_t found = INT64_MAX;
+#pragma omp parallel for schedule(static) reduction(min : found)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t i0 = c * chunk, n = t->size - i0 < chunk ? t->size - i0 : chunk;
+        const int64_t at = i0 < found ? first_nonfinite(t, i0, n) : -1;
+        if (at >= 0 && at < found) found = at;
+    }
+    return found == INT64_MAX ? -1 : found;
 }

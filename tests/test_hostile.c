@@ -497,6 +497,17 @@ static void test_find_nonfinite(void **state)
             }
         }
         ag_tensor_free(t);
+        /* large: searched by several threads, the lowest index still wins */
+        t = ag_tensor_new(dt, 1, (int64_t[]){300000}, NULL);
+        assert_int_equal(ag_tensor_find_nonfinite(t), -1);
+        ag_tensor_set(t, 299999, NAN);
+        assert_int_equal(ag_tensor_find_nonfinite(t), 299999);
+        ag_tensor_set(t, 200000, INFINITY);
+        ag_tensor_set(t, 70001, -INFINITY);
+        assert_int_equal(ag_tensor_find_nonfinite(t), 70001);
+        ag_tensor_set(t, 3, NAN);
+        assert_int_equal(ag_tensor_find_nonfinite(t), 3);
+        ag_tensor_free(t);
     }
 }
 
