@@ -100,8 +100,8 @@ long=$(for i in $(seq 1 300); do printf 'w%d ' $((i % 7)); done)
 printf '%s\tw1 w2\t1\nw3 w4\tw5 w6\t0\n' "$long" > "$T/d/train.tsv"
 out=$("$AG" train --data "$T/d" --epochs 1 --dim 4 --filters 4 --max-length 50 --threads 1 \
     --save "$T/m.safetensors" 2>&1) || fail "train --max-length: $out"
-echo "$out" | grep -qF "truncated 1 of the 4 texts of train.tsv to 50 tokens" ||
-    fail "train did not report the truncated text: $out"
+[ "$(echo "$out" | grep -cF "truncated 1 of the 4 texts of train.tsv to 50 tokens")" = 1 ] ||
+    fail "train did not report the truncated text once: $out"
 expect 0 "truncated 1 of the 4 texts of $T/d/train.tsv to 50 tokens" \
     evaluate --model "$T/m.safetensors" --data "$T/d/train.tsv"
 expect 0 "truncated 1 of the 4 texts of $T/d/train.tsv to 20 tokens" \

@@ -393,9 +393,6 @@ static int train(run *R, int argc, char **argv)
         sim_report_truncated("attograd train", "train.tsv", dtr, cut);
         sim_report_truncated("attograd train", "val.tsv", dva, cut);
         sim_report_truncated("attograd train", "test.tsv", dte, cut);
-        sim_report_truncated("attograd train", "train.tsv", dtr, cut);
-        sim_report_truncated("attograd train", "val.tsv", dva, cut);
-        sim_report_truncated("attograd train", "test.tsv", dte, cut);
         if (have_base)
             printf("word-overlap baseline (Jaccard > %.4f, tuned on validation): val accuracy "
                    "%.4f - auc %.4f; test accuracy %.4f - auc %.4f\n",
