@@ -107,8 +107,9 @@ static int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
  * NR block of B would gain). When every batch element multiplies the same B
  * (b_bs 0: conv1d's weights, a Dense layer over a batch), an item takes bb
  * batch elements so that one packed panel of B serves all of them. Items
- * are about 4·threads in all at least, cut along the batch, then rows (then
- * columns), so that the dynamic schedule can balance a loaded machine. */
+ * are about 4·threads in all where the rows allow, cut along the batch,
+ * then rows (then columns), so that the dynamic schedule can balance a
+ * loaded machine. */
 static ag__gemm_blocks blocks(const ag__gemm *p, int nr, int threads)
 {
     const int64_t mr = impl()->mr, kk = p->rbatch * p->k;
@@ -119,11 +120,17 @@ static ag__gemm_blocks blocks(const ag__gemm *p, int nr, int threads)
     b.njc = cdiv(p->n, b.nc);
     b.bb = 1;
     if (p->b_bs == 0 && p->batch > 1) {
-        int64_t groups = threads > 1 ? 4 * threads : 1;
+        int64_t groups = threads > 1 ? 2 * threads : 1;
         b.bb = cdiv(p->batch, groups < p->batch ? groups : p->batch);
     }
     b.nbg = cdiv(p->batch, b.bb);
     int64_t want = threads > 1 ? cdiv(4 * threads, b.nbg * b.njc) : 1;
+    /* every item packs its own panel of B: an item of few rows would spend
+     * more on packing than on products (a weight gradient's B is the whole
+     * batch's output gradient), so items keep 8 register tiles of rows at
+     * least, unless that would leave a thread idle */
+    int64_t by_rows = p->m / (8 * mr), least = cdiv(threads, b.nbg * b.njc);
+    if (want > (by_rows > least ? by_rows : least)) want = by_rows > least ? by_rows : least;
     int64_t nic = want < cdiv(p->m, mr) ? want : cdiv(p->m, mr);
     b.mi = round_up(cdiv(p->m, nic), mr);
     if (b.mi < b.mc) b.mc = b.mi;
