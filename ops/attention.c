@@ -304,18 +304,19 @@ static ag_status attn_backward(ag_kernel_ctx *k)
         part = ag_kernel_aux(k, AUX_PART, dt, 2, P2);
         if (!part) return k->err->code;
     }
-    /* additive: one sweep per batch element when there are enough of them
-     * to keep two threads busy (a fixed rule: the path, like the result,
-     * must not depend on the thread count) */
-    const int sweep = p.mode == AG_SCORE_ADDITIVE && p.B >= 4;
+    /* additive and concat: one sweep per batch element when there are
+     * enough of them to keep two threads busy (a fixed rule: the path, like
+     * the result, must not depend on the thread count) */
+    const int sweep = p.mode != AG_SCORE_DOT && p.B >= 4;
     if (dt == AG_FLOAT32) {
         const float *q = AG_F32(k->in[0]), *kk = AG_F32(k->in[1]);
         const float *sc = scale ? AG_F32(scale) : NULL, *wv = w ? AG_F32(w) : NULL;
         if (sweep) {
             attn_backward_rows_float(&p, q, kk, sc, wv, NULL, AG_F32(a), AG_F32(k->gout),
                                      AG_F32(gs), NULL, NULL);
-            attn_backward_sweep_float(&p, q, kk, sc, AG_F32(gs), gq ? AG_F32(gq) : NULL,
-                                      gk ? AG_F32(gk) : NULL, part ? AG_F32(part) : NULL);
+            attn_backward_sweep_float(&p, q, kk, sc, wv, r ? AG_F32(r) : NULL, AG_F32(gs),
+                                      gq ? AG_F32(gq) : NULL, gk ? AG_F32(gk) : NULL,
+                                      part ? AG_F32(part) : NULL);
         } else {
             attn_backward_rows_float(&p, q, kk, sc, wv, r ? AG_F32(r) : NULL, AG_F32(a),
                                      AG_F32(k->gout), AG_F32(gs), gq ? AG_F32(gq) : NULL,
@@ -332,8 +333,9 @@ static ag_status attn_backward(ag_kernel_ctx *k)
         if (sweep) {
             attn_backward_rows_double(&p, q, kk, sc, wv, NULL, AG_F64(a), AG_F64(k->gout),
                                       AG_F64(gs), NULL, NULL);
-            attn_backward_sweep_double(&p, q, kk, sc, AG_F64(gs), gq ? AG_F64(gq) : NULL,
-                                       gk ? AG_F64(gk) : NULL, part ? AG_F64(part) : NULL);
+            attn_backward_sweep_double(&p, q, kk, sc, wv, r ? AG_F64(r) : NULL, AG_F64(gs),
+                                       gq ? AG_F64(gq) : NULL, gk ? AG_F64(gk) : NULL,
+                                       part ? AG_F64(part) : NULL);
         } else {
             attn_backward_rows_double(&p, q, kk, sc, wv, r ? AG_F64(r) : NULL, AG_F64(a),
                                       AG_F64(k->gout), AG_F64(gs), gq ? AG_F64(gq) : NULL,

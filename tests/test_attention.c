@@ -557,6 +557,90 @@ static void test_gradcheck_every_combination(void **state)
     assert_int_equal(n, 96);
 }
 
+/* Additive and concat backward with B >= 4 evaluate each tanh once, in one
+ * sweep per batch element; with B < 4 they take the rows and columns
+ * passes. Both sum every gq_i over j and every gk_j over i in ascending
+ * order, so a batch of 5 gives, element by element, the same bits as five
+ * batches of 1; and the sweep's gradients (concat weight and scale
+ * included) pass a float64 gradient check. */
+typedef struct sweep_out {
+    ag_tensor *out, *gq, *gk, *gs, *gw;
+} sweep_out;
+
+static sweep_out run_sweep(ag_dtype dt, int mode, int64_t b0, int64_t nb)
+{
+    enum { SB = 5, STQ = 6, STV = 7, SD = 5 };
+    ag_graph *g = ag_graph_new();
+    ag_graph_set_float(g, dt);
+    ag_tensor *qa = ag_tensor_new(dt, 3, (int64_t[]){SB, STQ, SD}, NULL),
+              *ka = ag_tensor_new(dt, 3, (int64_t[]){SB, STV, SD}, NULL);
+    ag_fill_uniform(qa, -1.5, 1.5, 9, 1);
+    ag_fill_uniform(ka, -1.5, 1.5, 9, 2);
+    ag_node *q = ag_variable(g, "q", 3, (int64_t[]){nb, STQ, SD}),
+            *k = ag_variable(g, "k", 3, (int64_t[]){nb, STV, SD});
+    size_t es = ag_dtype_size(dt);
+    memcpy(ag_value(q)->data, (char *)qa->data + (size_t)(b0 * STQ * SD) * es,
+           (size_t)(nb * STQ * SD) * es);
+    memcpy(ag_value(k)->data, (char *)ka->data + (size_t)(b0 * STV * SD) * es,
+           (size_t)(nb * STV * SD) * es);
+    ag_tensor_free(qa), ag_tensor_free(ka);
+    ag_node *sc = mode == AG_SCORE_ADDITIVE ? rand_var(g, "s", 1, (int64_t[]){SD}, 0.5, 1.5, 4)
+                                            : var(g, "s", 0, NULL, (double[]){0.7});
+    ag_node *cw = mode == AG_SCORE_CONCAT ? var(g, "cw", 0, NULL, (double[]){1.3}) : NULL;
+    ag_attention_opts o = {.mode = (ag_score_mode)mode};
+    ag_node *w = NULL;
+    ag_node *out = ag_attention(g, q, k, k, NULL, NULL, sc, cw, &o, &w);
+    run(g, out);
+    AG_ASSERT_OK(g, ag_backward(g, out, NULL));
+    sweep_out r = {ag_tensor_copy(ag_value(out), NULL), ag_tensor_copy(ag_grad(q), NULL),
+                   ag_tensor_copy(ag_grad(k), NULL), ag_tensor_copy(ag_grad(sc), NULL),
+                   cw ? ag_tensor_copy(ag_grad(cw), NULL) : NULL};
+    if (dt == AG_FLOAT64 && nb == SB) {
+        ag_gradcheck_report rep;
+        AG_ASSERT_OK(g, ag_gradcheck(g, out, 3, &rep));
+        if (rep.max_rel > 1e-6) {
+            ag_gradcheck_print(stderr, &rep, "sweep");
+            fail_msg("mode %d: worst relative error %.3g", mode, rep.max_rel);
+        }
+    }
+    ag_graph_free(g);
+    return r;
+}
+
+static void sweep_free(sweep_out *r)
+{
+    ag_tensor_free(r->out), ag_tensor_free(r->gq), ag_tensor_free(r->gk);
+    ag_tensor_free(r->gs), ag_tensor_free(r->gw);
+}
+
+static void test_sweep_matches_two_passes(void **state)
+{
+    (void)state;
+    for (int d = 0; d < 2; d++)
+        for (int mode = 1; mode < 3; mode++) {
+            ag_dtype dt = d ? AG_FLOAT64 : AG_FLOAT32;
+            size_t es = ag_dtype_size(dt);
+            sweep_out all = run_sweep(dt, mode, 0, 5);
+            double gs_sum = 0, gw_sum = 0;
+            for (int64_t b = 0; b < 5; b++) {
+                sweep_out one = run_sweep(dt, mode, b, 1);
+                const size_t nq = (size_t)one.gq->size * es, nk = (size_t)one.gk->size * es;
+                if (memcmp((char *)all.out->data + (size_t)b * (size_t)one.out->size * es,
+                           one.out->data, (size_t)one.out->size * es))
+                    fail_msg("d %d mode %d b %lld: out %.17g vs %.17g", d, mode, (long long)b,
+                             ag_tensor_get(all.out, b * one.out->size), ag_tensor_get(one.out, 0));
+                assert_memory_equal((char *)all.gq->data + (size_t)b * nq, one.gq->data, nq);
+                assert_memory_equal((char *)all.gk->data + (size_t)b * nk, one.gk->data, nk);
+                gs_sum += ag_tensor_get(one.gs, 0);
+                if (one.gw) gw_sum += ag_tensor_get(one.gw, 0);
+                sweep_free(&one);
+            }
+            AG_ASSERT_NEAR(ag_tensor_get(all.gs, 0), gs_sum, d ? 1e-12 : 1e-5);
+            if (all.gw) AG_ASSERT_NEAR(ag_tensor_get(all.gw, 0), gw_sum, d ? 1e-12 : 1e-5);
+            sweep_free(&all);
+        }
+}
+
 /* Dropout's gradient with a fixed mask (the checker holds the step). */
 static void test_gradcheck_dropout(void **state)
 {
@@ -917,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_unknown_dims),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_gradcheck_every_combination),
+        cmocka_unit_test(test_sweep_matches_two_passes),
         cmocka_unit_test(test_gradcheck_dropout),
         cmocka_unit_test(test_dropout_reproducible),
         cmocka_unit_test(test_dropout_step_advances),
