@@ -186,9 +186,15 @@ static inline __attribute__((always_inline)) float attn_tanhf(float x)
     s = s * p + 0.13333078645172425f;
     s = s * p - 0.33333331744714984f;
     const float small = x + x * p * s;
-    /* n = round(y / ln 2) by the 1.5·2^23 trick; ln 2 in two parts */
+    /* n = round(y / ln 2) by the 1.5·2^23 trick, which also leaves n in the
+     * low bits of m (no float-to-int conversion: a NaN x, whose y is NaN,
+     * must not reach one, that is undefined); ln 2 in two parts */
     const float y = 2.0f * (ax > 10.0f ? 10.0f : ax);
-    const float n = (y * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    union {
+        float f;
+        uint32_t u;
+    } m = {.f = y * 1.44269504088896341f + 12582912.0f};
+    const float n = m.f - 12582912.0f;
     const float r = (y - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
     float e = 1.0f / 5040;
     e = e * r + 1.0f / 720;
@@ -199,9 +205,9 @@ static inline __attribute__((always_inline)) float attn_tanhf(float x)
     e = e * r + 1.0f;
     e = e * r + 1.0f;
     union {
-        int32_t i;
+        uint32_t u;
         float f;
-    } two_n = {.i = ((int32_t)n + 127) << 23};
+    } two_n = {.u = (m.u - 0x4B400000u + 127u) << 23}; /* 2^n; 0x4B400000 is 1.5·2^23 */
     const float big = copysignf(1.0f - 2.0f / (e * two_n.f + 1.0f), x);
     return ax < 0.5625f ? small : big;
 }
