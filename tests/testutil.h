@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* A fresh directory /tmp/ag_TAG_XXXXXX for a suite's files (dir: at least
- * 64 bytes); 0 on success. ag_test_remove_dir deletes its files and itself. */
+/* A fresh directory for a suite's files, /tmp/ag_TAG_ followed by six
+ * characters mkdtemp picks (the six X of the template are what mkdtemp
+ * replaces; dir: at least 64 bytes); 0 on success. ag_test_remove_dir
+ * deletes its files and itself. */
 static inline int ag_test_make_dir(char *dir, size_t n, const char *tag)
 {
     snprintf(dir, n, "/tmp/ag_%s_XXXXXX", tag);
