@@ -161,10 +161,28 @@ static int threads_for(const ag__gemm *p)
     return flops(p) >= AG_PAR_MIN_WORK && t > 1 ? t : 1;
 }
 
+/* The product as the kernels run it: a batch that shares B and writes
+ * contiguous C blocks becomes the rows of one product (see gemm.h). Every C
+ * element keeps its arithmetic, so the result is the same bit for bit. */
+static ag__gemm folded(const ag__gemm *p)
+{
+    ag__gemm q = *p;
+    q.fold = q.fold_bs = 0;
+    if (p->batch > 1 && p->b_bs == 0 && p->c_bs == p->m * p->c_rs) {
+        q.fold = p->m;
+        q.fold_bs = p->a_bs;
+        q.m = p->batch * p->m;
+        q.batch = 1;
+        q.a_bs = q.c_bs = 0;
+    }
+    return q;
+}
+
 int64_t ag__gemm_pack_size(ag__gemm *p, ag_dtype dtype)
 {
     p->threads = threads_for(p);
-    ag__gemm_blocks b = blocks(p, nr_of(dtype), p->threads);
+    ag__gemm q = folded(p);
+    ag__gemm_blocks b = blocks(&q, nr_of(dtype), p->threads);
     int64_t t = b.items < p->threads ? b.items : p->threads;
     int64_t n = (t > 0 ? t : 1) * b.per_thread;
     return n > 0 ? n : 1;
@@ -172,7 +190,8 @@ int64_t ag__gemm_pack_size(ag__gemm *p, ag_dtype dtype)
 
 int64_t ag__gemm_serial_size(const ag__gemm *p, ag_dtype dtype)
 {
-    return blocks(p, nr_of(dtype), 1).per_thread;
+    ag__gemm q = folded(p);
+    return blocks(&q, nr_of(dtype), 1).per_thread;
 }
 
 /* C = 0 (not accumulating) for an empty reduction */
@@ -214,7 +233,8 @@ void ag__gemm_run(const ag__gemm *p, ag_dtype dtype, void *pack)
         if (!p->accumulate) zero_c(p, dtype);
         return;
     }
-    run_items(p, dtype, pack, p->threads > 0 ? p->threads : 1);
+    ag__gemm q = folded(p);
+    run_items(&q, dtype, pack, p->threads > 0 ? p->threads : 1);
 }
 
 void ag__gemm_serial(const ag__gemm *p, ag_dtype dtype, void *pack)
@@ -224,5 +244,6 @@ void ag__gemm_serial(const ag__gemm *p, ag_dtype dtype, void *pack)
         if (!p->accumulate) zero_c(p, dtype);
         return;
     }
-    run_items(p, dtype, pack, 1);
+    ag__gemm q = folded(p);
+    run_items(&q, dtype, pack, 1);
 }

@@ -9,7 +9,10 @@
  *   C[b](i,j)  = c[b·c_bs + i·c_rs + j]
  * so transposes, batches, a right-hand side shared by a batch, the reduction of
  * a gradient over a batch (rbatch) and conv1d's overlapping input windows are
- * all one call. Each C element is summed by one thread in the fixed order
+ * all one call. When B is shared and the C blocks of the batch are
+ * contiguous, the batch is folded into the rows (one product of batch·M
+ * rows), so that a batch of short matrices (conv1d over 32 positions) does
+ * not run an edge tile per element. Each C element is summed by one thread in the fixed order
  * r = 0..rbatch-1, k = 0..K-1, with the same arithmetic whatever the blocking:
  * the result never depends on the thread count.
  */
@@ -28,6 +31,9 @@ typedef struct ag__gemm {
     int64_t c_bs, c_rs;
     int accumulate;
     int threads; /* set by ag__gemm_pack_size: the threads the run may use */
+    /* set by gemm.c alone: A's rows are batch elements of fold rows each,
+     * row i at (i / fold)·fold_bs + (i % fold)·a_rs (0: row i at i·a_rs) */
+    int64_t fold, fold_bs;
 } ag__gemm;
 
 /* Elements (of the float dtype) of the packing workspace ag__gemm_run needs;

@@ -394,6 +394,52 @@ static void test_conv1d_gradients(void **state)
         }
 }
 
+/* A batch of short sequences (the GEMM folds the batch into its rows, so
+ * register tiles span two batch elements) gives, bit for bit, what each
+ * element gives alone (a batch of one is not folded): forward and the
+ * input's gradient, float32 and float64, sizes off every tile width. */
+static void test_conv1d_batch_matches_each_element(void **state)
+{
+    (void)state;
+    enum { B = 5, T = 13, C = 20, K = 4, F = 37 };
+    static double xv[B * T * C], wv[K * C * F], bv[F], gv[B * T * F];
+    uint64_t r = 12345;
+    double *all[4] = {xv, wv, bv, gv};
+    const int n[4] = {B * T * C, K * C * F, F, B * T * F};
+    for (int a = 0; a < 4; a++)
+        for (int i = 0; i < n[a]; i++) {
+            r = r * 6364136223846793005u + 1442695040888963407u;
+            all[a][i] = (double)(r >> 11) / 9007199254740992.0 * 2 - 1;
+        }
+    for (int d = 0; d < 2; d++) {
+        ag_graph *g = ag_test_graph(FLOATS[d]);
+        int64_t xs[3] = {B, T, C}, ws[3] = {K, C, F}, bs[1] = {F}, zs[3] = {B, T, F};
+        ag_node *x = ag_test_var(g, "x", 3, xs, xv), *w = ag_test_var(g, "w", 3, ws, wv),
+                *b = ag_test_var(g, "b", 1, bs, bv);
+        ag_tensor *gz = ag_test_tensor(FLOATS[d], 3, zs, gv);
+        ag_node *z = ag_conv1d(g, x, w, b, AG_PAD_SAME);
+        run(g, z, gz);
+        size_t es = ag_dtype_size(FLOATS[d]);
+        for (int e = 0; e < B; e++) {
+            ag_graph *g1 = ag_test_graph(FLOATS[d]);
+            int64_t xs1[3] = {1, T, C}, zs1[3] = {1, T, F};
+            ag_node *x1 = ag_test_var(g1, "x", 3, xs1, xv + e * T * C),
+                    *w1 = ag_test_var(g1, "w", 3, ws, wv), *b1 = ag_test_var(g1, "b", 1, bs, bv);
+            ag_tensor *gz1 = ag_test_tensor(FLOATS[d], 3, zs1, gv + e * T * F);
+            ag_node *z1 = ag_conv1d(g1, x1, w1, b1, AG_PAD_SAME);
+            run(g1, z1, gz1);
+            assert_memory_equal((char *)ag_value(z)->data + (size_t)e * T * F * es,
+                                ag_value(z1)->data, (size_t)T * F * es);
+            assert_memory_equal((char *)ag_grad(x)->data + (size_t)e * T * C * es,
+                                ag_grad(x1)->data, (size_t)T * C * es);
+            ag_tensor_free(gz1);
+            ag_graph_free(g1);
+        }
+        ag_tensor_free(gz);
+        ag_graph_free(g);
+    }
+}
+
 /* Several channels and filters against a direct loop over the formula. */
 static void test_conv1d_channels(void **state)
 {
@@ -854,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_conv1d_padding_rules),
         cmocka_unit_test(test_conv1d_gradients),
         cmocka_unit_test(test_conv1d_channels),
+        cmocka_unit_test(test_conv1d_batch_matches_each_element),
         cmocka_unit_test(test_conv1d_errors),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_binary_crossentropy),
