@@ -38,9 +38,13 @@
  * on the thread count.
  */
 #include "attention.h"
+
+#include <omp.h>
 #include "gemm.h"
 
-enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_PACK, AUX_COUNT };
+enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_PACK, AUX_KT, AUX_COUNT };
+/* keys a vector block of additive / concat scores takes (attention_t.inc) */
+enum { ATTN_JB = 32 };
 
 /* The same, callable from the tests (tests/test_attention.c checks its accuracy). */
 float ag__attention_tanhf(float x);
@@ -267,15 +271,23 @@ static ag_status attn_forward(ag_kernel_ctx *k)
     ag_tensor *r =
         P->mode == AG_SCORE_ADDITIVE ? NULL : ag_kernel_aux(k, AUX_R, dt, 3, k->out->shape);
     if (!a || (P->mode != AG_SCORE_ADDITIVE && !r)) return k->err->code;
+    ag_tensor *kt = NULL;
+    if (P->mode != AG_SCORE_DOT) { /* the keys transposed, and a row per thread */
+        int64_t tvp = (p.Tv + ATTN_JB - 1) / ATTN_JB * ATTN_JB;
+        int64_t n[1] = {(p.B * p.D + omp_get_max_threads()) * tvp};
+        if (!(kt = ag_kernel_aux(k, AUX_KT, dt, 1, n))) return k->err->code;
+    }
     const ag_tensor *scale = P->i_scale >= 0 ? k->in[P->i_scale] : NULL;
     const ag_tensor *w = P->i_w >= 0 ? k->in[P->i_w] : NULL;
     if (P->mode == AG_SCORE_DOT && attn_scores_gemm(k, &p, r)) return k->err->code;
     if (dt == AG_FLOAT32)
         attn_forward_float(&p, AG_F32(k->in[0]), AG_F32(k->in[1]), scale ? AG_F32(scale) : NULL,
-                           w ? AG_F32(w) : NULL, r ? AG_F32(r) : NULL, AG_F32(a), AG_F32(k->out));
+                           w ? AG_F32(w) : NULL, r ? AG_F32(r) : NULL, AG_F32(a), AG_F32(k->out),
+                           kt ? AG_F32(kt) : NULL);
     else
         attn_forward_double(&p, AG_F64(k->in[0]), AG_F64(k->in[1]), scale ? AG_F64(scale) : NULL,
-                            w ? AG_F64(w) : NULL, r ? AG_F64(r) : NULL, AG_F64(a), AG_F64(k->out));
+                            w ? AG_F64(w) : NULL, r ? AG_F64(r) : NULL, AG_F64(a), AG_F64(k->out),
+                            kt ? AG_F64(kt) : NULL);
     return AG_OK;
 }
 
