@@ -165,7 +165,9 @@ extern const int ag__builtin_op_count;
 ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *shape, double lo,
                         double hi, uint64_t seed, uint64_t stream);
 
-/* The float32 attention kernels' own tanh (ops/attention.c), for its test. */
+/* The float32 attention kernels' own tanh and exp (ops/attention.c), for
+ * their tests. */
 float ag__attention_tanhf(float x);
+float ag__attention_expf(float x);
 
 #endif

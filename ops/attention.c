@@ -47,8 +47,8 @@ enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_PACK, AUX_KT, AUX_COUNT };
 enum { ATTN_JB = 32 };
 
 /* The same, callable from the tests (tests/test_attention.c checks its accuracy). */
-float ag__attention_tanhf(float x);
 float ag__attention_tanhf(float x) { return attn_tanhf(x); }
+float ag__attention_expf(float x) { return attn_expf(x); }
 
 #define T    float
 #define EXP  attn_expf

@@ -141,30 +141,29 @@ static inline int attn_keep(const attn_run *p, int64_t idx)
     return ag_rand_uniform(p->seed, p->step, (uint64_t)idx) >= p->rate;
 }
 
-/* 2^n · (polynomial of r), the common core of the float32 exp and tanh:
- * y = n ln 2 + r with n = round(y / ln 2), |r| <= ln2/2, in double precision;
- * a degree-8 Taylor polynomial of e^r (error < 1e-9) times 2^n built in the
- * exponent bits. Valid for |y| < 700; plain arithmetic the compiler vectorises. */
-static inline __attribute__((always_inline)) double attn_exp_core(double y)
+/* e^y = 2^n · e^r for the float32 tanh and exp (|y| <= 104): returns e^r
+ * and n. n = round(y / ln 2) by the 1.5·2^23 trick, which leaves n in the
+ * low bits of m (no float-to-int conversion: a NaN y must not reach one,
+ * that is undefined); r = y - n·ln 2, |r| <= ln2/2, with ln 2 in two parts;
+ * e^r by its degree-7 Taylor polynomial. */
+static inline __attribute__((always_inline)) float attn_exp_split(float y, int32_t *n)
 {
-    /* adding 1.5·2^52 rounds y / ln 2 and leaves n in the low bits */
     union {
-        double d;
-        uint64_t u;
-    } m = {.d = y * 1.4426950408889634 + 6755399441055744.0};
-    const double n = m.d - 6755399441055744.0;
-    const double r = (y - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
-    double p = 1.0 / 40320;
-    p = p * r + 1.0 / 5040;
-    p = p * r + 1.0 / 720;
-    p = p * r + 1.0 / 120;
-    p = p * r + 1.0 / 24;
-    p = p * r + 1.0 / 6;
-    p = p * r + 0.5;
-    p = p * r + 1;
-    p = p * r + 1;
-    m.u = (m.u + 1023) << 52; /* 2^n */
-    return p * m.d;
+        float f;
+        uint32_t u;
+    } m = {.f = y * 1.44269504088896341f + 12582912.0f};
+    const float nf = m.f - 12582912.0f;
+    const float r = (y - nf * 0.693145751953125f) - nf * 1.42860682030941723212e-6f;
+    float e = 1.0f / 5040;
+    e = e * r + 1.0f / 720;
+    e = e * r + 1.0f / 120;
+    e = e * r + 1.0f / 24;
+    e = e * r + 1.0f / 6;
+    e = e * r + 0.5f;
+    e = e * r + 1.0f;
+    e = e * r + 1.0f;
+    *n = (int32_t)(m.u - 0x4B400000u); /* 1.5·2^23 is 0x4B400000 */
+    return e;
 }
 
 /* tanh for the float32 kernels (glibc's tanhf is a scalar call of about
@@ -186,41 +185,37 @@ static inline __attribute__((always_inline)) float attn_tanhf(float x)
     s = s * p + 0.13333078645172425f;
     s = s * p - 0.33333331744714984f;
     const float small = x + x * p * s;
-    /* n = round(y / ln 2) by the 1.5·2^23 trick, which also leaves n in the
-     * low bits of m (no float-to-int conversion: a NaN x, whose y is NaN,
-     * must not reach one, that is undefined); ln 2 in two parts */
-    const float y = 2.0f * (ax > 10.0f ? 10.0f : ax);
-    union {
-        float f;
-        uint32_t u;
-    } m = {.f = y * 1.44269504088896341f + 12582912.0f};
-    const float n = m.f - 12582912.0f;
-    const float r = (y - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
-    float e = 1.0f / 5040;
-    e = e * r + 1.0f / 720;
-    e = e * r + 1.0f / 120;
-    e = e * r + 1.0f / 24;
-    e = e * r + 1.0f / 6;
-    e = e * r + 0.5f;
-    e = e * r + 1.0f;
-    e = e * r + 1.0f;
+    int32_t n;
+    const float e = attn_exp_split(2.0f * (ax > 10.0f ? 10.0f : ax), &n);
     union {
         uint32_t u;
         float f;
-    } two_n = {.u = (m.u - 0x4B400000u + 127u) << 23}; /* 2^n; 0x4B400000 is 1.5·2^23 */
+    } two_n = {.u = ((uint32_t)n + 127u) << 23}; /* unsigned: n is garbage for a NaN */
     const float big = copysignf(1.0f - 2.0f / (e * two_n.f + 1.0f), x);
     return ax < 0.5625f ? small : big;
 }
 
-/* e^x for the float32 kernels, within 1 ulp (tests/test_attention.c checks
- * it): x below -104 gives 0 (e^-104 is below the smallest float), x above 89
- * gives infinity, as expf does; NaN stays NaN. */
+/* e^x for the float32 kernels, all in float (16 to a vector): e^x = 2^n·e^r,
+ * n = round(x / ln 2) by the 1.5·2^23 trick (no float-to-int conversion, so
+ * a NaN is harmless), |r| <= ln2/2 with ln 2 in two parts, e^r by its
+ * degree-7 Taylor polynomial, 2^n as two factors 2^(n/2) and 2^(n - n/2) so
+ * that a subnormal result is rounded once. x below -104 gives 0 (e^-104 is
+ * below the smallest float), x above 89 gives infinity, as expf does; NaN
+ * stays NaN. Within 1 ulp of the correctly rounded e^x
+ * (test_float32_exp_within_one_ulp checks every 61st float). */
 static inline __attribute__((always_inline)) float attn_expf(float xf)
 {
     /* selects, not branches, so that loops of it vectorise; a NaN passes
      * through the clamp and the polynomial as a NaN */
     const float xc = xf < -104.0f ? -104.0f : xf > 89.0f ? 89.0f : xf;
-    float e = (float)attn_exp_core((double)xc);
+    int32_t ni;
+    float e = attn_exp_split(xc, &ni);
+    const int32_t n1 = ni / 2, n2 = ni - n1;
+    union {
+        uint32_t u;
+        float f;
+    } s1 = {.u = (uint32_t)(n1 + 127) << 23}, s2 = {.u = (uint32_t)(n2 + 127) << 23};
+    e = e * s1.f * s2.f;
     e = xf < -104.0f ? 0.0f : e;
     return xf > 89.0f ? INFINITY : e;
 }

@@ -336,6 +336,15 @@ static void test_additive(void **state)
     ag_graph_free(g);
 }
 
+/* How many floats apart two floats of the same sign are. */
+static int64_t ulps_apart(float a, float b)
+{
+    int32_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    return ia > ib ? (int64_t)ia - ib : (int64_t)ib - ia;
+}
+
 /* The float32 kernels' own tanh (ops/attention.c, declared in internal.h):
  * within 1 ulp of the correctly rounded tanh for floats from 1e-30 to 20,
  * both signs. */
@@ -349,10 +358,7 @@ static void test_float32_tanh_within_one_ulp(void **state)
         memcpy(&x, &u, sizeof x);
         for (int sign = 0; sign < 2; sign++) {
             float xs = sign ? -x : x, got = ag__attention_tanhf(xs), want = (float)tanh(xs);
-            int32_t a, b;
-            memcpy(&a, &got, sizeof a);
-            memcpy(&b, &want, sizeof b);
-            if (a - b > 1 || b - a > 1)
+            if (ulps_apart(got, want) > 1)
                 fail_msg("tanh(%.9g) = %.9g, expected %.9g", (double)xs, (double)got, (double)want);
         }
     }
@@ -366,6 +372,33 @@ static void test_float32_tanh_within_one_ulp(void **state)
     assert_true(isnan(ag__attention_tanhf(-NAN)));
     AG_ASSERT_NEAR(ag__attention_tanhf(INFINITY), 1, 0);
     AG_ASSERT_NEAR(ag__attention_tanhf(-INFINITY), -1, 0);
+}
+
+/* The float32 kernels' own exp: within 1 ulp of the correctly rounded e^x
+ * for every 61st float from -104 to 89, subnormal results included; 0
+ * below, infinity above, NaN as NaN. */
+static void test_float32_exp_within_one_ulp(void **state)
+{
+    (void)state;
+    int64_t n = 0;
+    const uint32_t ranges[2][2] = {{0u, 0x42B20000u}, {0x80000000u, 0xC2D00000u}}; /* 89, -104 */
+    for (int s = 0; s < 2; s++)
+        for (uint32_t u = ranges[s][0]; u < ranges[s][1]; u += 61, n++) {
+            float x, got, want;
+            memcpy(&x, &u, sizeof x);
+            got = ag__attention_expf(x);
+            want = (float)exp((double)x);
+            if (ulps_apart(got, want) > 1)
+                fail_msg("exp(%.9g) = %.9g, expected %.9g", (double)x, (double)got, (double)want);
+        }
+    assert_true(n > 30000000);
+    AG_ASSERT_NEAR(ag__attention_expf(0.0f), 1, 0);
+    AG_ASSERT_NEAR(ag__attention_expf(-104.5f), 0, 0);
+    AG_ASSERT_NEAR(ag__attention_expf(-INFINITY), 0, 0);
+    assert_true(isinf(ag__attention_expf(89.5f)));
+    assert_true(isinf(ag__attention_expf(INFINITY)));
+    assert_true(isnan(ag__attention_expf(NAN)));
+    assert_true(isnan(ag__attention_expf(-NAN)));
 }
 
 /* float32 kernels (with their own vectorisable tanh) agree with float64 over
@@ -1006,6 +1039,7 @@ int main(void)
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_additive),
         cmocka_unit_test(test_float32_tanh_within_one_ulp),
+        cmocka_unit_test(test_float32_exp_within_one_ulp),
         cmocka_unit_test(test_float32_matches_float64),
         cmocka_unit_test(test_unknown_dims),
         cmocka_unit_test(test_errors),
