@@ -23,8 +23,13 @@
 #define AG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 #endif
+/* AG_NOINLINE keeps a kernel out of its caller (where it would not
+ * vectorise); cloned kernels are never inlined, and clang refuses both. */
 #ifndef AG_CLONES
 #define AG_CLONES
+#define AG_NOINLINE __attribute__((noinline))
+#else
+#define AG_NOINLINE
 #endif
 
 /* The parameters of both ops (dot_attention: mode dot, no concat weight). */
