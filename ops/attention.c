@@ -38,13 +38,13 @@
  * on the thread count.
  */
 #include "attention.h"
-
-#include <omp.h>
 #include "gemm.h"
 
 enum { AUX_A, AUX_R, AUX_GS, AUX_PART, AUX_PACK, AUX_KT, AUX_COUNT };
-/* keys a vector block of additive / concat scores takes (attention_t.inc) */
+/* keys a vector block of additive / concat scores takes (attention_t.inc),
+ * and Tv rounded up to whole blocks: the transposed keys' row length */
 enum { ATTN_JB = 32 };
+static int64_t attn_tvp(int64_t tv) { return (tv + ATTN_JB - 1) / ATTN_JB * ATTN_JB; }
 
 /* The same, callable from the tests (tests/test_attention.c checks its accuracy). */
 float ag__attention_tanhf(float x) { return attn_tanhf(x); }
@@ -272,9 +272,8 @@ static ag_status attn_forward(ag_kernel_ctx *k)
         P->mode == AG_SCORE_ADDITIVE ? NULL : ag_kernel_aux(k, AUX_R, dt, 3, k->out->shape);
     if (!a || (P->mode != AG_SCORE_ADDITIVE && !r)) return k->err->code;
     ag_tensor *kt = NULL;
-    if (P->mode != AG_SCORE_DOT) { /* the keys transposed, and a row per thread */
-        int64_t tvp = (p.Tv + ATTN_JB - 1) / ATTN_JB * ATTN_JB;
-        int64_t n[1] = {(p.B * p.D + omp_get_max_threads()) * tvp};
+    if (P->mode != AG_SCORE_DOT) { /* the keys transposed */
+        int64_t n[1] = {p.B * p.D * attn_tvp(p.Tv)};
         if (!(kt = ag_kernel_aux(k, AUX_KT, dt, 1, n))) return k->err->code;
     }
     const ag_tensor *scale = P->i_scale >= 0 ? k->in[P->i_scale] : NULL;

@@ -226,7 +226,8 @@ static void run_items(const ag__gemm *p, ag_dtype dtype, void *pack, int threads
     }
 }
 
-void ag__gemm_run(const ag__gemm *p, ag_dtype dtype, void *pack)
+/* The product on up to `threads` threads, the batch folded where it can be. */
+static void run(const ag__gemm *p, ag_dtype dtype, void *pack, int threads)
 {
     if (p->batch <= 0 || p->m <= 0 || p->n <= 0) return;
     if (p->rbatch * p->k <= 0) {
@@ -234,16 +235,12 @@ void ag__gemm_run(const ag__gemm *p, ag_dtype dtype, void *pack)
         return;
     }
     ag__gemm q = folded(p);
-    run_items(&q, dtype, pack, p->threads > 0 ? p->threads : 1);
+    run_items(&q, dtype, pack, threads);
 }
 
-void ag__gemm_serial(const ag__gemm *p, ag_dtype dtype, void *pack)
+void ag__gemm_run(const ag__gemm *p, ag_dtype dtype, void *pack)
 {
-    if (p->batch <= 0 || p->m <= 0 || p->n <= 0) return;
-    if (p->rbatch * p->k <= 0) {
-        if (!p->accumulate) zero_c(p, dtype);
-        return;
-    }
-    ag__gemm q = folded(p);
-    run_items(&q, dtype, pack, 1);
+    run(p, dtype, pack, p->threads > 0 ? p->threads : 1);
 }
+
+void ag__gemm_serial(const ag__gemm *p, ag_dtype dtype, void *pack) { run(p, dtype, pack, 1); }

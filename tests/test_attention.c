@@ -1011,7 +1011,7 @@ static void test_additive_memory_does_not_grow_with_d(void **state)
     /* what remains: the output and its gradient, the softmax, the score
      * gradients (each B·Tq·Tv), the per-row scale partials (B·Tq·D), and
      * the forward's transposed copy of the keys (B·D·Tv, Tv a multiple of
-     * 32 here) with a row of scores per thread (up to 64 threads) */
+     * 32 here), with room for 64 more rows of Tv */
     const uint64_t slack = 64 * 8;
     uint64_t bound64 = 8 * (4 * B * Tq * Tv + B * Tq * 64 + B * 64 * Tv + 64 * Tv) + slack;
     if (m64 > bound64)
