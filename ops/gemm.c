@@ -27,6 +27,15 @@ typedef struct ag__gemm_blocks {
     int64_t per_thread;    /* packing elements per thread                    */
 } ag__gemm_blocks;
 
+/* B is read in place, not packed, when its rows are contiguous (b_cs 1) and
+ * a kc panel of them stays within 256 KB (packing keeps a large operand's
+ * block in L1 and L2, where rows 4 or 8 KB apart would share a few cache
+ * sets). A partial block of NR columns is packed all the same. */
+static int b_direct(const ag__gemm *p, int64_t kc, size_t es)
+{
+    return p->rbatch == 1 && p->b_cs == 1 && kc * p->b_rs * (int64_t)es <= (256 << 10);
+}
+
 /* Each inclusion instantiates the kernel for float and double on one ISA. */
 #define ISA generic
 #define VB  16
@@ -110,7 +119,7 @@ static int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
  * are about 4·threads in all where the rows allow, cut along the batch,
  * then rows (then columns), so that the dynamic schedule can balance a
  * loaded machine. */
-static ag__gemm_blocks blocks(const ag__gemm *p, int nr, int threads)
+static ag__gemm_blocks blocks(const ag__gemm *p, int nr, size_t es, int threads)
 {
     const int64_t mr = impl()->mr, kk = p->rbatch * p->k;
     ag__gemm_blocks b;
@@ -128,8 +137,11 @@ static ag__gemm_blocks blocks(const ag__gemm *p, int nr, int threads)
     /* every item packs its own panel of B: an item of few rows would spend
      * more on packing than on products (a weight gradient's B is the whole
      * batch's output gradient), so items keep 8 register tiles of rows at
-     * least, unless that would leave a thread idle */
-    int64_t by_rows = p->m / (8 * mr), least = cdiv(threads, b.nbg * b.njc);
+     * least, 64 when B is packed (each packed element serves fewer than 128
+     * multiply-adds otherwise: at 2048³, 8 items of 264 rows packed all of
+     * B 8 times), unless that would leave a thread idle */
+    const int64_t min_rows = (b_direct(p, b.kc, es) ? 8 : 64) * mr;
+    int64_t by_rows = p->m / min_rows, least = cdiv(threads, b.nbg * b.njc);
     if (want > (by_rows > least ? by_rows : least)) want = by_rows > least ? by_rows : least;
     int64_t nic = want < cdiv(p->m, mr) ? want : cdiv(p->m, mr);
     b.mi = round_up(cdiv(p->m, nic), mr);
@@ -182,7 +194,7 @@ int64_t ag__gemm_pack_size(ag__gemm *p, ag_dtype dtype)
 {
     p->threads = threads_for(p);
     ag__gemm q = folded(p);
-    ag__gemm_blocks b = blocks(&q, nr_of(dtype), p->threads);
+    ag__gemm_blocks b = blocks(&q, nr_of(dtype), ag_dtype_size(dtype), p->threads);
     int64_t t = b.items < p->threads ? b.items : p->threads;
     int64_t n = (t > 0 ? t : 1) * b.per_thread;
     return n > 0 ? n : 1;
@@ -191,7 +203,7 @@ int64_t ag__gemm_pack_size(ag__gemm *p, ag_dtype dtype)
 int64_t ag__gemm_serial_size(const ag__gemm *p, ag_dtype dtype)
 {
     ag__gemm q = folded(p);
-    return blocks(&q, nr_of(dtype), 1).per_thread;
+    return blocks(&q, nr_of(dtype), ag_dtype_size(dtype), 1).per_thread;
 }
 
 /* C = 0 (not accumulating) for an empty reduction */
@@ -206,7 +218,7 @@ static void zero_c(const ag__gemm *p, ag_dtype dtype)
 static void run_items(const ag__gemm *p, ag_dtype dtype, void *pack, int threads)
 {
     const gemm_impl *im = impl();
-    ag__gemm_blocks b = blocks(p, nr_of(dtype), threads);
+    ag__gemm_blocks b = blocks(p, nr_of(dtype), ag_dtype_size(dtype), threads);
     int nt = b.items < threads ? (int)b.items : threads;
     if (nt <= 1) {
         for (int64_t it = 0; it < b.items; it++)
