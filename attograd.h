@@ -340,6 +340,13 @@ AG_API ag_node *ag_matmul(ag_graph *g, ag_node *x, ag_node *y, int transpose_x, 
  *   mean: z = Σ_axes x / N;   gx = gz/N broadcast back                  */
 AG_API ag_node *ag_sum(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims);
 AG_API ag_node *ag_mean(ag_graph *g, ag_node *x, const int *axes, int n_axes, int keepdims);
+/* The mean over the steps of a mask (GlobalAveragePooling1D with a mask),
+ * as one op: x (B,T,C), mask (B,T) of x's dtype (Keras casts it) -> (B,C)
+ *   z = Σ_t x·m / Σ_t m  (an all-masked row is 0/0: NaN, as in Keras)
+ *   gx = gz·m / Σ_t m;  gm = Σ_c gz·(x - z) / Σ_t m
+ * bit for bit sum(x·m[..., None], 1) / sum(m, 1, keepdims), without the
+ * (B,T,C) product. */
+AG_API ag_node *ag_masked_mean(ag_graph *g, ag_node *x, ag_node *mask);
 
 /* Softmax over the last axis, computed as e^(x-max x) / Σ e^(x-max x).
  *   z_i = e^x_i / Σ_j e^x_j;   gx_i = z_i (gz_i - Σ_j gz_j z_j)          */

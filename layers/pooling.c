@@ -26,10 +26,7 @@ static ag_node *gap1d_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call
     ag_node *x = in[0], *mask = rec->in_mask[0];
     const int time[1] = {1};
     if (!mask) return ag_mean(g, x, time, 1, 0);
-    ag_node *m = ag_cast_float(g, mask);                                          /* (B,T)   */
-    ag_node *num = ag_sum(g, ag_mul(g, x, ag_expand_dims(g, m, -1)), time, 1, 0); /* (B,C) */
-    ag_node *den = ag_sum(g, m, time, 1, 1);                                      /* (B,1)   */
-    return ag_div(g, num, den);
+    return ag_masked_mean(g, x, ag_cast_float(g, mask)); /* Σ_t x·m / Σ_t m */
 }
 
 static ag_node *gmp1d_call(ag_layer *l, ag_node *const *in, int n, ag_layer_call_rec *rec)

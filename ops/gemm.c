@@ -27,13 +27,16 @@ typedef struct ag__gemm_blocks {
     int64_t per_thread;    /* packing elements per thread                    */
 } ag__gemm_blocks;
 
-/* B is read in place, not packed, when its rows are contiguous (b_cs 1) and
- * a kc panel of them stays within 256 KB (packing keeps a large operand's
- * block in L1 and L2, where rows 4 or 8 KB apart would share a few cache
- * sets). A partial block of NR columns is packed all the same. */
+/* B is read in place, not packed, when its rows are contiguous (b_cs 1),
+ * equally spaced along the whole reduction (one reduction batch, or batches
+ * that follow one another: a weight gradient's output gradient), and a kc
+ * panel of them stays within 256 KB (packing keeps a large operand's block
+ * in L1 and L2, where rows 4 or 8 KB apart would share a few cache sets).
+ * A partial block of NR columns is packed all the same. */
 static int b_direct(const ag__gemm *p, int64_t kc, size_t es)
 {
-    return p->rbatch == 1 && p->b_cs == 1 && kc * p->b_rs * (int64_t)es <= (256 << 10);
+    return (p->rbatch == 1 || p->b_rbs == p->k * p->b_rs) && p->b_cs == 1 &&
+           kc * p->b_rs * (int64_t)es <= (256 << 10);
 }
 
 /* Each inclusion instantiates the kernel for float and double on one ISA. */

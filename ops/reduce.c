@@ -189,3 +189,160 @@ static ag_node *sample_reduce(ag_graph *g, const ag_op *op, int mean, int varian
 
 REDUCE_OP(sum, 0)
 REDUCE_OP(mean, 1)
+
+/* ---- masked_mean: GlobalAveragePooling1D over a mask, as one op ----
+ *
+ *   x (B,T,C), m (B,T) of x's dtype -> z (B,C)
+ *   n_bc = Σ_t x_btc·m_bt,  d_b = Σ_t m_bt,  z_bc = n_bc / d_b
+ *   gx_btc = (gz_bc / d_b)·m_bt;  gm_bt = Σ_c gz_bc·(x_btc - z_bc) / d_b
+ *
+ * The same arithmetic as sum(x·m[..., None], 1) / sum(m, 1, keepdims), the
+ * composition Keras writes, bit for bit (each product rounded to T, each
+ * sum in double in the order reduce_add keeps), without its (B,T,C)
+ * product and that product's gradient. An all-masked row is 0/0, NaN, as
+ * in Keras. d is kept (aux 0) for the backward pass. */
+
+/* d_b = Σ_t m_bt in four running sums, reduce_add's order for a last axis */
+#define MASKED_MEAN_KERNELS(T)                                                                     \
+    static T mm_den_##T(const T *m, int64_t t)                                                     \
+    {                                                                                              \
+        double s4[4] = {0};                                                                        \
+        for (int64_t i = 0; i < t; i++)                                                            \
+            s4[i & 3] += m[i];                                                                     \
+        return (T)((s4[0] + s4[1]) + (s4[2] + s4[3]));                                             \
+    }                                                                                              \
+    static void mm_forward_##T(const T *x, const T *m, T *z, T *den, int64_t b, int64_t t,         \
+                               int64_t c)                                                          \
+    {                                                                                              \
+        enum { COLS = 64 };                                                                        \
+        const int64_t nb = (c + COLS - 1) / COLS;                                                  \
+        AG_PARALLEL_FOR(b *t *c)                                                                   \
+        for (int64_t it = 0; it < b * nb; it++) {                                                  \
+            const int64_t bb = it / nb, c0 = it % nb * COLS, n = c - c0 < COLS ? c - c0 : COLS;    \
+            const T *mb = m + bb * t;                                                              \
+            const T d = mm_den_##T(mb, t);                                                         \
+            double sum[COLS] = {0};                                                                \
+            for (int64_t u = 0; u < t; u++) {                                                      \
+                const T *xr = x + (bb * t + u) * c + c0, mu = mb[u];                               \
+                for (int64_t i = 0; i < n; i++)                                                    \
+                    sum[i] += (T)(xr[i] * mu);                                                     \
+            }                                                                                      \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                z[bb * c + c0 + i] = (T)sum[i] / d;                                                \
+            if (c0 == 0) den[bb] = d;                                                              \
+        }                                                                                          \
+    }                                                                                              \
+    static void mm_backward_##T(const T *x, const T *m, const T *z, const T *den, const T *gz,     \
+                                T *gx, T *gm, int64_t b, int64_t t, int64_t c)                     \
+    {                                                                                              \
+        AG_PARALLEL_FOR(b *t *c)                                                                   \
+        for (int64_t r = 0; r < b * t; r++) {                                                      \
+            const int64_t bb = r / t;                                                              \
+            const T *gb = gz + bb * c, d = den[bb];                                                \
+            if (gx) {                                                                              \
+                T *gr = gx + r * c;                                                                \
+                const T mu = m[r];                                                                 \
+                for (int64_t i = 0; i < c; i++)                                                    \
+                    gr[i] += gb[i] / d * mu;                                                       \
+            }                                                                                      \
+            if (gm) {                                                                              \
+                const T *xr = x + r * c, *zb = z + bb * c;                                         \
+                double s = 0;                                                                      \
+                for (int64_t i = 0; i < c; i++)                                                    \
+                    s += (double)gb[i] * (xr[i] - zb[i]);                                          \
+                gm[r] += (T)(s / d);                                                               \
+            }                                                                                      \
+        }                                                                                          \
+    }
+MASKED_MEAN_KERNELS(float)
+MASKED_MEAN_KERNELS(double)
+
+static ag_status masked_mean_infer(const ag_op *op, const void *params, int n_in,
+                                   const ag_shape *in, ag_shape *out, ag_error *err)
+{
+    (void)op, (void)params, (void)n_in;
+    const ag_shape *x = &in[0], *m = &in[1];
+    char a[96], b[96];
+    if (!ag_dtype_is_float(x->dtype))
+        return ag_error_set(err, AG_ERR_DTYPE, "x is %s, expected float32 or float64",
+                            ag_dtype_name(x->dtype));
+    if (x->rank != 3)
+        return ag_error_set(err, AG_ERR_SHAPE, "x must be (batch, steps, channels), received %s",
+                            ag__sstr(x, a, sizeof a));
+    if (m->dtype != x->dtype)
+        return ag_error_set(err, AG_ERR_DTYPE, "the mask must have x's dtype %s, received %s",
+                            ag_dtype_name(x->dtype), ag_dtype_name(m->dtype));
+    if (m->rank != 2 || !ag__dim_compat(m->dim[0], x->dim[0]) ||
+        !ag__dim_compat(m->dim[1], x->dim[1]))
+        return ag_error_set(err, AG_ERR_SHAPE,
+                            "the mask must be (batch, steps) of x %s, received %s",
+                            ag__sstr(x, a, sizeof a), ag__sstr(m, b, sizeof b));
+    out->dtype = x->dtype;
+    out->rank = 2;
+    out->dim[0] = x->dim[0] >= 0 ? x->dim[0] : m->dim[0];
+    out->dim[1] = x->dim[2];
+    return AG_OK;
+}
+
+static ag_status masked_mean_forward(ag_kernel_ctx *k)
+{
+    const ag_tensor *x = k->in[0];
+    const int64_t b = x->shape[0], t = x->shape[1], c = x->shape[2];
+    ag_tensor *den = ag_kernel_aux(k, 0, x->dtype, 1, &b);
+    if (!den) return k->err->code;
+    if (x->dtype == AG_FLOAT32)
+        mm_forward_float(AG_F32(x), AG_F32(k->in[1]), AG_F32(k->out), AG_F32(den), b, t, c);
+    else
+        mm_forward_double(AG_F64(x), AG_F64(k->in[1]), AG_F64(k->out), AG_F64(den), b, t, c);
+    return AG_OK;
+}
+
+static ag_status masked_mean_backward(ag_kernel_ctx *k)
+{
+    if (!k->gin[0] && !k->gin[1]) return AG_OK;
+    const ag_tensor *x = k->in[0], *den = ag_kernel_saved(k, 0);
+    if (!den) return k->err->code;
+    const int64_t b = x->shape[0], t = x->shape[1], c = x->shape[2];
+    if (x->dtype == AG_FLOAT32)
+        mm_backward_float(AG_F32(x), AG_F32(k->in[1]), AG_F32(k->out), AG_F32(den), AG_F32(k->gout),
+                          k->gin[0] ? AG_F32(k->gin[0]) : NULL,
+                          k->gin[1] ? AG_F32(k->gin[1]) : NULL, b, t, c);
+    else
+        mm_backward_double(AG_F64(x), AG_F64(k->in[1]), AG_F64(k->out), AG_F64(den),
+                           AG_F64(k->gout), k->gin[0] ? AG_F64(k->gin[0]) : NULL,
+                           k->gin[1] ? AG_F64(k->gin[1]) : NULL, b, t, c);
+    return AG_OK;
+}
+
+/* Sample graphs: variant 0, a 0/1 mask (a constant, every row with a step
+ * on); variant 1, a mask of weights in [0.5, 1.5) that is a variable too. */
+static ag_node *sample_masked_mean(ag_graph *g, int variant, uint64_t seed)
+{
+    ag_rng r;
+    ag_rng_init(&r, seed, 0x6d6d65616eULL + (uint64_t)variant);
+    int64_t shape[3] = {1 + (int64_t)ag_rng_below(&r, 3), 1 + (int64_t)ag_rng_below(&r, 4),
+                        1 + (int64_t)ag_rng_below(&r, 4)};
+    ag_node *x = ag__sample_var(g, "x", 3, shape, -2, 2, seed, 1);
+    if (variant == 1)
+        return ag_masked_mean(g, x, ag__sample_var(g, "mask", 2, shape, 0.5, 1.5, seed, 2));
+    ag_tensor *mv = ag_tensor_new(AG_FLOAT64, 2, shape, NULL);
+    if (!mv) return NULL;
+    for (int64_t i = 0; i < mv->size; i++)
+        AG_F64(mv)[i] = i % shape[1] == 0 || ag_rng_below(&r, 2) ? 1.0 : 0.0;
+    ag_node *m = ag_constant(g, mv);
+    ag_tensor_free(mv);
+    return ag_masked_mean(g, x, m);
+}
+
+const ag_op ag_op_masked_mean = {.name = "masked_mean",
+                                 .n_aux = 1,
+                                 .infer = masked_mean_infer,
+                                 .forward = masked_mean_forward,
+                                 .backward = masked_mean_backward,
+                                 .n_samples = 2,
+                                 .sample = sample_masked_mean};
+
+ag_node *ag_masked_mean(ag_graph *g, ag_node *x, ag_node *mask)
+{
+    return ag_apply(g, &ag_op_masked_mean, (ag_node *[]){x, mask}, 2, NULL, 0);
+}

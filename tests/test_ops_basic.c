@@ -1,8 +1,8 @@
 /* test_ops_basic.c — the basic ops on hand-computed cases, in float32 and
  * float64: binary ops with broadcasting (and their summed gradients), scalar
- * ops, sum and mean, reshape, transpose, expand_dims, concat, slice, where,
- * masked_fill and cast_float; shapes unknown at build time and learned at
- * run time; and the error paths, at build time and at run time. */
+ * ops, sum and mean (and masked_mean against its composition), reshape, transpose, expand_dims,
+ * concat, slice, where, masked_fill and cast_float; shapes unknown at build time and learned at run
+ * time; and the error paths, at build time and at run time. */
 #include "testutil.h"
 
 #include <omp.h>
@@ -264,6 +264,52 @@ static void test_sum_mean(void **state)
         run(g, z, NULL);
         expect("mean (0,2) keepdims", ag_value(z), 3, S(1, 3, 1), V(4.5, 6.5, 8.5), tol);
         ag_graph_free(g);
+    }
+}
+
+/* masked_mean is sum(x·m[..., None], 1) / sum(m, 1, keepdims) bit for bit,
+ * value and gradient, over 70 channels (two column blocks), with a row
+ * whose every step is masked (NaN in both). */
+static ag_tensor *masked_mean_grad(ag_dtype dt, int fused, ag_tensor **z)
+{
+    const int64_t b = 3, t = 5, c = 70;
+    ag_graph *g = ag_test_graph(dt);
+    ag_node *x = ag_variable(g, "x", 3, S(b, t, c));
+    assert_non_null(x);
+    ag_fill_uniform(ag_value(x), -2, 2, 11, 1);
+    ag_tensor *mv = ag_tensor_new(dt, 2, S(b, t), NULL);
+    for (int64_t i = 0; i < b * t; i++)
+        ag_tensor_set(mv, i, i / t == 2 ? 0 : (i * 7 % 3 != 0));
+    ag_node *m = ag_constant(g, mv);
+    ag_tensor_free(mv);
+    const int time[1] = {1};
+    ag_node *out = fused ? ag_masked_mean(g, x, m)
+                         : ag_div(g, ag_sum(g, ag_mul(g, x, ag_expand_dims(g, m, -1)), time, 1, 0),
+                                  ag_sum(g, m, time, 1, 1));
+    ag_tensor *go = ag_tensor_new(dt, 2, S(b, c), NULL);
+    ag_fill_uniform(go, -1, 1, 12, 2);
+    run(g, out, go);
+    ag_tensor_free(go);
+    *z = ag_tensor_copy(ag_value(out), NULL);
+    ag_tensor *gx = ag_tensor_copy(ag_grad(x), NULL);
+    ag_graph_free(g);
+    return gx;
+}
+
+static void test_masked_mean_is_the_composition(void **state)
+{
+    (void)state;
+    for (int f = 0; f < 2; f++) {
+        ag_tensor *z0, *z1, *g0 = masked_mean_grad(floats[f], 0, &z0),
+                            *g1 = masked_mean_grad(floats[f], 1, &z1);
+        assert_int_equal(z0->size, z1->size);
+        assert_true(isnan(ag_tensor_get(z1, 2 * 70)));
+        assert_memory_equal(z0->data, z1->data, (size_t)z0->size * ag_dtype_size(floats[f]));
+        assert_memory_equal(g0->data, g1->data, (size_t)g0->size * ag_dtype_size(floats[f]));
+        ag_tensor_free(z0);
+        ag_tensor_free(z1);
+        ag_tensor_free(g0);
+        ag_tensor_free(g1);
     }
 }
 
@@ -811,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_large_bias_gradient),
         cmocka_unit_test(test_scalar_ops),
         cmocka_unit_test(test_sum_mean),
+        cmocka_unit_test(test_masked_mean_is_the_composition),
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_reshape_expand_dims),
         cmocka_unit_test(test_concat_slice),
