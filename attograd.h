@@ -399,6 +399,12 @@ AG_API ag_node *ag_conv1d(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag
  * ag_conv1d is stride 1. */
 AG_API ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias,
                                   ag_padding padding, int stride);
+/* conv1d_strided of x·mask[..., None] (how Conv1D takes a mask), as one op
+ * that never stores the product: mask (B,T) of x's dtype, or NULL.
+ * Bit for bit ag_conv1d_strided(ag_mul(x, ag_expand_dims(mask, -1)), ...),
+ * value and gradients (gx = g·m, gm = Σ_c g·x, g the product's gradient). */
+AG_API ag_node *ag_conv1d_masked(ag_graph *g, ag_node *x, ag_node *mask, ag_node *w, ag_node *bias,
+                                 ag_padding padding, int stride);
 
 /* Inverted dropout, active only in training mode:
  *   keep_i = [u(seed, step, i) >= rate];  z = x * keep / (1-rate);  gx = gz * keep / (1-rate)

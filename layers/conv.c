@@ -46,11 +46,9 @@ static ag_node *conv1d_call(ag_layer *l, ag_node *const *in, int n, ag_layer_cal
         return NULL;
     }
     int keep_mask = mask && l->strides == 1 && l->padding != AG_PAD_VALID;
-    if (keep_mask) x = ag_mul(g, x, ag_expand_dims(g, ag_cast_float(g, mask), -1));
-    ag_node *bias = l->use_bias ? l->w[1] : NULL;
-    ag_node *z = l->strides == 1
-                     ? ag_conv1d(g, x, l->w[0], bias, l->padding)
-                     : ag_conv1d_strided(g, x, l->w[0], bias, l->padding, (int)l->strides);
+    ag_node *bias = l->use_bias ? l->w[1] : NULL, *m = keep_mask ? ag_cast_float(g, mask) : NULL;
+    if (keep_mask && !m) return NULL;
+    ag_node *z = ag_conv1d_masked(g, x, m, l->w[0], bias, l->padding, (int)l->strides);
     z = ag__activate(g, z, l->activation);
     if (z && keep_mask) rec->out_mask = mask;
     return z;

@@ -1,12 +1,14 @@
 /* conv1d.c — 1-D convolution (cross-correlation, as in Keras) with stride.
  *
- *   x (B,T,C), w (K,C,F), bias (F) or none -> z (B,T',F)
+ *   x (B,T,C), w (K,C,F), bias (F) or none, mask (B,T) or none -> z (B,T',F)
  *   z[b,t,f]  = bias[f] + Σ_k Σ_c xp[b, t·s+k, c] · w[k,c,f]
  *   gx[b,u,c] = Σ_{t,k: t·s+k = u+pl} Σ_f gz[b,t,f] · w[k,c,f]
  *   gw[k,c,f] = Σ_b Σ_t xp[b, t·s+k, c] · gz[b,t,f]
  *   gbias[f]  = Σ_b Σ_t gz[b,t,f]
- * where xp is x padded with pl zero rows on the left (and zeros on the
- * right as needed), by TensorFlow's rules (attograd.h):
+ * where xp is x (times its mask: x·m[..., None], bit for bit that product,
+ * with gx = (the above)·m and gm = Σ_c x·(the above)) padded with pl zero
+ * rows on the left (and zeros on the right as needed), by TensorFlow's rules
+ * (attograd.h):
  *   valid:  T' = floor((T-K)/s) + 1, pl = 0
  *   same:   T' = ceil(T/s), pad_total = max((T'-1)·s + K - T, 0), pl = pad_total/2
  *   causal: T' = ceil(T/s), pl = K-1
@@ -18,7 +20,8 @@
  * the batch. For stride 1, gx is the full correlation of gz (padded) with w
  * flipped along K; for larger strides it goes through gcol = gz·wᵀ and a
  * col2im gather in a fixed k order. Workspaces are aux tensors: 0 xp, 1 the
- * kernel's packing, 2 padded gz or gcol, 3 flipped w.
+ * kernel's packing, 2 padded gz or gcol, 3 flipped w, 4 the gradient of
+ * x·m (with a mask).
  */
 #include "gemm.h"
 
@@ -27,6 +30,7 @@
 typedef struct {
     ag_padding padding;
     int stride;
+    int bias, mask; /* the optional inputs present: in[2] bias, then the mask */
 } conv_params;
 
 /* Output length and left padding; tout -1 when T is unknown. */
@@ -53,15 +57,22 @@ static ag_status conv_infer(const ag_op *op, const void *params, int n_in, const
                             ag_shape *out, ag_error *err)
 {
     (void)op;
+    (void)n_in;
     const conv_params *p = params;
-    const ag_shape *x = &in[0], *w = &in[1];
+    const ag_shape *x = &in[0], *w = &in[1], *bias = p->bias ? &in[2] : NULL,
+                   *m = p->mask ? &in[2 + p->bias] : NULL;
     char a[96], b[96];
-    if (!ag_dtype_is_float(x->dtype) || w->dtype != x->dtype ||
-        (n_in == 3 && in[2].dtype != x->dtype))
+    if (!ag_dtype_is_float(x->dtype) || w->dtype != x->dtype || (bias && bias->dtype != x->dtype) ||
+        (m && m->dtype != x->dtype))
         return ag_error_set(err, AG_ERR_DTYPE,
-                            "x, w and bias must be float tensors of one dtype, received %s, %s%s%s",
-                            ag_dtype_name(x->dtype), ag_dtype_name(w->dtype),
-                            n_in == 3 ? " and " : "", n_in == 3 ? ag_dtype_name(in[2].dtype) : "");
+                            "x, w%s must be float tensors of one dtype, received %s, %s%s%s%s%s",
+                            bias && m ? ", bias and the mask"
+                            : bias    ? " and bias"
+                            : m       ? " and the mask"
+                                      : "",
+                            ag_dtype_name(x->dtype), ag_dtype_name(w->dtype), bias ? ", " : "",
+                            bias ? ag_dtype_name(bias->dtype) : "", m ? ", " : "",
+                            m ? ag_dtype_name(m->dtype) : "");
     if (x->rank != 3)
         return ag_error_set(err, AG_ERR_SHAPE, "x must be (B,T,C), received shape %s",
                             ag__sstr(x, a, sizeof a));
@@ -72,10 +83,14 @@ static ag_status conv_infer(const ag_op *op, const void *params, int n_in, const
         return ag_error_set(
             err, AG_ERR_SHAPE, "x %s has C=%" PRId64 " channels but w %s expects C=%" PRId64,
             ag__sstr(x, a, sizeof a), x->dim[2], ag__sstr(w, b, sizeof b), w->dim[1]);
-    if (n_in == 3 && (in[2].rank != 1 || !ag__dim_compat(in[2].dim[0], w->dim[2])))
+    if (bias && (bias->rank != 1 || !ag__dim_compat(bias->dim[0], w->dim[2])))
         return ag_error_set(err, AG_ERR_SHAPE,
                             "bias must be (F) with F=%" PRId64 " (w %s), received shape %s",
-                            w->dim[2], ag__sstr(w, a, sizeof a), ag__sstr(&in[2], b, sizeof b));
+                            w->dim[2], ag__sstr(w, a, sizeof a), ag__sstr(bias, b, sizeof b));
+    if (m && (m->rank != 2 || !ag__dim_compat(m->dim[0], x->dim[0]) ||
+              !ag__dim_compat(m->dim[1], x->dim[1])))
+        return ag_error_set(err, AG_ERR_SHAPE, "the mask must be (B,T) of x %s, received shape %s",
+                            ag__sstr(x, a, sizeof a), ag__sstr(m, b, sizeof b));
     int64_t tout, pl;
     conv_len(p, x->dim[1], w->dim[0], &tout, &pl);
     if (p->padding == AG_PAD_VALID && x->dim[1] >= 0 && x->dim[1] < w->dim[0])
@@ -107,7 +122,7 @@ static conv_geo conv_get(const ag_kernel_ctx *k)
                   .s = p->stride};
     conv_len(p, g.t, g.k, &g.tout, &g.pl);
     g.tp = g.tout > 0 ? (g.tout - 1) * g.s + g.k : 0;
-    g.direct = g.pl == 0 && g.tp <= g.t;
+    g.direct = g.pl == 0 && g.tp <= g.t && !p->mask;
     if (g.direct) g.tp = g.t;
     return g;
 }
@@ -128,6 +143,44 @@ static void pad_rows(const void *src, void *dst, int64_t b, int64_t t, int64_t t
     }
 }
 
+#define MASK_KERNELS(T)                                                                            \
+    /* xp[b,u] = x[b,u-pl]·m[b,u-pl], zero outside (the product ag_mul makes) */                  \
+    static void conv_mask_rows_##T(const T *x, const T *m, T *xp, const conv_geo *g)               \
+    {                                                                                              \
+        AG_PARALLEL_FOR(g->b * g->tp * g->c)                                                       \
+        for (int64_t q = 0; q < g->b * g->tp; q++) {                                               \
+            const int64_t bb = q / g->tp, u = q % g->tp - g->pl;                                   \
+            T *d = xp + q * g->c;                                                                  \
+            if (u >= 0 && u < g->t) {                                                              \
+                const T *s = x + (bb * g->t + u) * g->c, mu = m[bb * g->t + u];                    \
+                for (int64_t c = 0; c < g->c; c++)                                                 \
+                    d[c] = s[c] * mu;                                                              \
+            } else {                                                                               \
+                memset(d, 0, (size_t)g->c * sizeof(T));                                            \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    /* from gy (B,T,C), the gradient of x·m: gx += gy·m, gm += Σ_c gy·x */                     \
+    static void conv_mask_grad_##T(const T *gy, const T *x, const T *m, T *gx, T *gm,              \
+                                   const conv_geo *g)                                              \
+    {                                                                                              \
+        AG_PARALLEL_FOR(g->b * g->t * g->c)                                                        \
+        for (int64_t r = 0; r < g->b * g->t; r++) {                                                \
+            const T *gr = gy + r * g->c, mu = m[r];                                                \
+            if (gx)                                                                                \
+                for (int64_t c = 0; c < g->c; c++)                                                 \
+                    gx[r * g->c + c] += gr[c] * mu;                                                \
+            if (gm) {                                                                              \
+                double s = 0;                                                                      \
+                for (int64_t c = 0; c < g->c; c++)                                                 \
+                    s += (double)gr[c] * x[r * g->c + c];                                          \
+                gm[r] += (T)s;                                                                     \
+            }                                                                                      \
+        }                                                                                          \
+    }
+MASK_KERNELS(float)
+MASK_KERNELS(double)
+
 /* The padded input of the forward pass (kept for the backward pass). */
 static const void *conv_xp(ag_kernel_ctx *k, const conv_geo *g, int fill)
 {
@@ -135,9 +188,17 @@ static const void *conv_xp(ag_kernel_ctx *k, const conv_geo *g, int fill)
     int64_t shape[3] = {g->b, g->tp, g->c};
     ag_tensor *xp = ag_kernel_aux(k, 0, k->out->dtype, 3, shape);
     if (!xp) return NULL;
-    if (fill)
-        pad_rows(k->in[0]->data, xp->data, g->b, g->t, g->tp, g->pl, g->c,
-                 ag_dtype_size(k->out->dtype));
+    if (fill) {
+        const conv_params *p = k->params;
+        const ag_tensor *m = p->mask ? k->in[2 + p->bias] : NULL;
+        if (m && m->dtype == AG_FLOAT32)
+            conv_mask_rows_float(AG_F32(k->in[0]), AG_F32(m), AG_F32(xp), g);
+        else if (m)
+            conv_mask_rows_double(AG_F64(k->in[0]), AG_F64(m), AG_F64(xp), g);
+        else
+            pad_rows(k->in[0]->data, xp->data, g->b, g->t, g->tp, g->pl, g->c,
+                     ag_dtype_size(k->out->dtype));
+    }
     return xp->data;
 }
 
@@ -205,7 +266,7 @@ static ag_status conv_forward(ag_kernel_ctx *k)
     conv_geo g = conv_get(k);
     const void *xp = conv_xp(k, &g, 1);
     if (!xp) return k->err->code;
-    int has_bias = k->n_in == 3;
+    int has_bias = ((const conv_params *)k->params)->bias;
     if (has_bias) {
         if (k->out->dtype == AG_FLOAT32)
             conv_bias_fill_float(AG_F32(k->in[2]), AG_F32(k->out), g.b * g.tout, g.f);
@@ -237,7 +298,10 @@ static ag_status conv_backward(ag_kernel_ctx *k)
     conv_geo g = conv_get(k);
     ag_dtype dt = k->out->dtype;
     ag_status st = AG_OK;
-    if (k->n_in == 3 && k->gin[2]) {
+    const conv_params *cp = k->params;
+    const ag_tensor *mask = cp->mask ? k->in[2 + cp->bias] : NULL;
+    ag_tensor *gmask = cp->mask ? k->gin[2 + cp->bias] : NULL;
+    if (cp->bias && k->gin[2]) {
         if (dt == AG_FLOAT32)
             conv_bias_grad_float(AG_F32(k->gout), AG_F32(k->gin[2]), g.b * g.tout, g.f);
         else
@@ -264,7 +328,16 @@ static ag_status conv_backward(ag_kernel_ctx *k)
                        .accumulate = 1};
         st = conv_gemm(k, &gp);
     }
-    if (!st && k->gin[0] && g.s == 1) {
+    /* the gradient of xp's rows: into gx, or with a mask into gy, the
+     * gradient of x·m, then gx += gy·m (and gm) */
+    void *gy = k->gin[0] ? k->gin[0]->data : NULL;
+    if (mask && (k->gin[0] || gmask)) {
+        ag_tensor *t = ag_kernel_aux(k, 4, dt, 3, k->in[0]->shape);
+        if (!t) return k->err->code;
+        gy = t->data;
+        if (g.s > 1) ag_tensor_zero(t); /* col2im adds */
+    }
+    if (!st && gy && g.s == 1) {
         /* gx[b] (T,C) += gzp[b] windows (T,K·F) · wf (K·F,C), where gzp is gz
          * shifted right by K-1-pl and wf is w flipped along K */
         int64_t tz = g.t + g.k - 1, zs[3] = {g.b, tz, g.f}, ws[3] = {g.k, g.f, g.c};
@@ -287,12 +360,12 @@ static ag_status conv_backward(ag_kernel_ctx *k)
                        .b = wf->data,
                        .b_rs = g.c,
                        .b_cs = 1,
-                       .c = k->gin[0]->data,
+                       .c = gy,
                        .c_bs = g.t * g.c,
                        .c_rs = g.c,
-                       .accumulate = 1};
+                       .accumulate = !mask};
         st = conv_gemm(k, &gp);
-    } else if (!st && k->gin[0]) {
+    } else if (!st && gy) {
         /* gcol (B·T', K·C) = gz (B·T',F) · wᵀ (F,K·C), then gathered into gx */
         int64_t cs[2] = {g.b * g.tout, g.k * g.c};
         ag_tensor *gcol = ag_kernel_aux(k, 2, dt, 2, cs);
@@ -311,8 +384,18 @@ static ag_status conv_backward(ag_kernel_ctx *k)
                        .c = gcol->data,
                        .c_rs = cs[1]};
         st = conv_gemm(k, &gp);
-        if (!st && dt == AG_FLOAT32) conv_col2im_float(AG_F32(gcol), AG_F32(k->gin[0]), &g);
-        if (!st && dt == AG_FLOAT64) conv_col2im_double(AG_F64(gcol), AG_F64(k->gin[0]), &g);
+        if (!st && dt == AG_FLOAT32) conv_col2im_float(AG_F32(gcol), gy, &g);
+        if (!st && dt == AG_FLOAT64) conv_col2im_double(AG_F64(gcol), gy, &g);
+    }
+    if (!st && mask && gy) {
+        if (dt == AG_FLOAT32)
+            conv_mask_grad_float(gy, AG_F32(k->in[0]), AG_F32(mask),
+                                 k->gin[0] ? AG_F32(k->gin[0]) : NULL, gmask ? AG_F32(gmask) : NULL,
+                                 &g);
+        else
+            conv_mask_grad_double(gy, AG_F64(k->in[0]), AG_F64(mask),
+                                  k->gin[0] ? AG_F64(k->gin[0]) : NULL,
+                                  gmask ? AG_F64(gmask) : NULL, &g);
     }
     return st;
 }
@@ -320,15 +403,15 @@ static ag_status conv_backward(ag_kernel_ctx *k)
 static ag_node *sample_conv1d(ag_graph *g, int variant, uint64_t seed);
 
 const ag_op ag_op_conv1d = {.name = "conv1d",
-                            .n_aux = 4,
+                            .n_aux = 5,
                             .infer = conv_infer,
                             .forward = conv_forward,
                             .backward = conv_backward,
-                            .n_samples = 11,
+                            .n_samples = 13,
                             .sample = sample_conv1d};
 
-ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding,
-                           int stride)
+ag_node *ag_conv1d_masked(ag_graph *g, ag_node *x, ag_node *mask, ag_node *w, ag_node *bias,
+                          ag_padding padding, int stride)
 {
     if (!g) return NULL;
     if (!x || !w) return ag_apply(g, &ag_op_conv1d, (ag_node *[]){x, w}, 2, NULL, 0);
@@ -341,9 +424,15 @@ ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, a
         ag__fail(g, AG_ERR_ARG, "conv1d: stride must be >= 1, received %d", stride);
         return NULL;
     }
-    conv_params p = {padding, stride};
-    ag_node *in[3] = {x, w, bias};
-    return ag_apply(g, &ag_op_conv1d, in, bias ? 3 : 2, &p, sizeof p);
+    conv_params p = {padding, stride, bias != NULL, mask != NULL};
+    ag_node *in[4] = {x, w, bias ? bias : mask, mask};
+    return ag_apply(g, &ag_op_conv1d, in, 2 + p.bias + p.mask, &p, sizeof p);
+}
+
+ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding,
+                           int stride)
+{
+    return ag_conv1d_masked(g, x, NULL, w, bias, padding, stride);
 }
 
 ag_node *ag_conv1d(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding)
@@ -360,17 +449,20 @@ static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
 /* Samples: each padding with an odd and an even kernel, strides 1 to 3,
  * with and without bias. B 1 to 3, C and F 1 to 4, and T (K to K+5 for
  * 'valid', 1 to 9 otherwise, so shorter than the kernel too) are drawn from
- * (seed, variant); the last has F 17 to 24, several column blocks. */
+ * (seed, variant); variant 10 has F 17 to 24, several column blocks; 11 has
+ * a mask of weights in [0.5, 1.5) that is a variable too, 12 a constant 0/1
+ * mask at stride 2. */
 static ag_node *sample_conv1d(ag_graph *g, int variant, uint64_t seed)
 {
     static const struct {
         ag_padding pad;
         int k, s, bias;
-    } v[11] = {
+    } v[13] = {
         {AG_PAD_VALID, 3, 1, 1},  {AG_PAD_SAME, 3, 1, 1},   {AG_PAD_SAME, 4, 1, 1},
         {AG_PAD_CAUSAL, 2, 1, 1}, {AG_PAD_CAUSAL, 3, 1, 0}, {AG_PAD_VALID, 4, 2, 1},
         {AG_PAD_SAME, 4, 2, 1},   {AG_PAD_CAUSAL, 3, 3, 1}, {AG_PAD_SAME, 5, 2, 0},
-        {AG_PAD_VALID, 2, 1, 0},  {AG_PAD_SAME, 4, 1, 1},
+        {AG_PAD_VALID, 2, 1, 0},  {AG_PAD_SAME, 4, 1, 1},   {AG_PAD_SAME, 4, 1, 1},
+        {AG_PAD_CAUSAL, 3, 2, 0},
     };
     ag_rng r;
     ag_rng_init(&r, seed, 0x636f6e763164ULL + (uint64_t)variant);
@@ -382,5 +474,16 @@ static ag_node *sample_conv1d(ag_graph *g, int variant, uint64_t seed)
     ag_node *x = ag__sample_var(g, "x", 3, xs, -1, 1, seed, 1);
     ag_node *w = ag__sample_var(g, "w", 3, ws, -1, 1, seed, 2);
     ag_node *b = v[variant].bias ? ag__sample_var(g, "bias", 1, bs, -1, 1, seed, 3) : NULL;
-    return ag_conv1d_strided(g, x, w, b, v[variant].pad, v[variant].s);
+    ag_node *m = NULL;
+    if (variant == 11) {
+        m = ag__sample_var(g, "mask", 2, xs, 0.5, 1.5, seed, 4);
+    } else if (variant == 12) {
+        ag_tensor *mv = ag_tensor_new(AG_FLOAT64, 2, xs, NULL);
+        if (!mv) return NULL;
+        for (int64_t i = 0; i < mv->size; i++)
+            AG_F64(mv)[i] = (double)ag_rng_below(&r, 2);
+        m = ag_constant(g, mv);
+        ag_tensor_free(mv);
+    }
+    return ag_conv1d_masked(g, x, m, w, b, v[variant].pad, v[variant].s);
 }

@@ -440,6 +440,63 @@ static void test_conv1d_batch_matches_each_element(void **state)
     }
 }
 
+/* conv1d_masked is conv1d(x·m[..., None]) bit for bit: the value and the
+ * gradients of x, w and bias, at stride 1 (the GEMM path) and 2 (col2im),
+ * with a 0/1 mask, a float32 and a float64 graph. */
+static void conv1d_masked_run(ag_dtype dt, int fused, int stride, const double *vals[5],
+                              ag_tensor *out[4])
+{
+    enum { B = 3, T = 11, C = 20, K = 4, F = 37 };
+    ag_graph *g = ag_test_graph(dt);
+    int64_t xs[3] = {B, T, C}, ws[3] = {K, C, F}, bs[1] = {F}, ms[2] = {B, T},
+            zs[3] = {B, (T + stride - 1) / stride, F};
+    ag_node *x = ag_test_var(g, "x", 3, xs, vals[0]), *w = ag_test_var(g, "w", 3, ws, vals[1]),
+            *b = ag_test_var(g, "b", 1, bs, vals[2]);
+    ag_tensor *mt = ag_test_tensor(dt, 2, ms, vals[3]), *gz = ag_test_tensor(dt, 3, zs, vals[4]);
+    ag_node *m = ag_constant(g, mt);
+    ag_node *z = fused ? ag_conv1d_masked(g, x, m, w, b, AG_PAD_SAME, stride)
+                       : ag_conv1d_strided(g, ag_mul(g, x, ag_expand_dims(g, m, -1)), w, b,
+                                           AG_PAD_SAME, stride);
+    run(g, z, gz);
+    out[0] = ag_tensor_copy(ag_value(z), NULL);
+    out[1] = ag_tensor_copy(ag_grad(x), NULL);
+    out[2] = ag_tensor_copy(ag_grad(w), NULL);
+    out[3] = ag_tensor_copy(ag_grad(b), NULL);
+    ag_tensor_free(mt);
+    ag_tensor_free(gz);
+    ag_graph_free(g);
+}
+
+static void test_conv1d_masked_is_the_product(void **state)
+{
+    (void)state;
+    enum { B = 3, T = 11, C = 20, K = 4, F = 37 };
+    static double xv[B * T * C], wv[K * C * F], bv[F], mv[B * T], gv[B * T * F];
+    uint64_t r = 777;
+    double *all[5] = {xv, wv, bv, mv, gv};
+    const int n[5] = {B * T * C, K * C * F, F, B * T, B * T * F};
+    for (int a = 0; a < 5; a++)
+        for (int i = 0; i < n[a]; i++) {
+            r = r * 6364136223846793005u + 1442695040888963407u;
+            all[a][i] = (double)(r >> 11) / 9007199254740992.0 * 2 - 1;
+            if (a == 3) all[a][i] = all[a][i] > -0.3; /* 0/1, mostly on */
+        }
+    const double *vals[5] = {xv, wv, bv, mv, gv};
+    for (int d = 0; d < 2; d++)
+        for (int stride = 1; stride <= 2; stride++) {
+            ag_tensor *a[4], *b[4];
+            conv1d_masked_run(FLOATS[d], 0, stride, vals, a);
+            conv1d_masked_run(FLOATS[d], 1, stride, vals, b);
+            for (int i = 0; i < 4; i++) {
+                assert_int_equal(a[i]->size, b[i]->size);
+                assert_memory_equal(a[i]->data, b[i]->data,
+                                    (size_t)a[i]->size * ag_dtype_size(FLOATS[d]));
+                ag_tensor_free(a[i]);
+                ag_tensor_free(b[i]);
+            }
+        }
+}
+
 /* Several channels and filters against a direct loop over the formula. */
 static void test_conv1d_channels(void **state)
 {
@@ -901,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_conv1d_gradients),
         cmocka_unit_test(test_conv1d_channels),
         cmocka_unit_test(test_conv1d_batch_matches_each_element),
+        cmocka_unit_test(test_conv1d_masked_is_the_product),
         cmocka_unit_test(test_conv1d_errors),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_binary_crossentropy),
