@@ -39,6 +39,17 @@ static int b_direct(const ag__gemm *p, int64_t kc, size_t es)
            kc * p->b_rs * (int64_t)es <= (256 << 10);
 }
 
+/* A is read in place when a register tile's rows are MR adjacent elements
+ * (a_rs 1) or MR equally spaced rows (a_cs 1), the reduction is one batch
+ * or batches that follow one another, and an mc x kc block stays within
+ * 256 KB (as for B). Partial blocks always pack. */
+static int a_direct(const ag__gemm *p, int64_t mc, int64_t kc, size_t es)
+{
+    const int64_t span = p->a_rs == 1 ? kc * p->a_cs : mc * p->a_rs;
+    return (p->rbatch == 1 || p->a_rbs == p->k * p->a_cs) && (p->a_rs == 1 || p->a_cs == 1) &&
+           span * (int64_t)es <= (256 << 10);
+}
+
 /* Each inclusion instantiates the kernel for float and double on one ISA. */
 #define ISA generic
 #define VB  16
@@ -150,7 +161,10 @@ static ag__gemm_blocks blocks(const ag__gemm *p, int nr, size_t es, int threads)
     b.mi = round_up(cdiv(p->m, nic), mr);
     if (b.mi < b.mc) b.mc = b.mi;
     b.nic = cdiv(p->m, b.mi);
-    if (threads > 1 && b.nbg * b.nic * b.njc < 2 * threads && p->n > 2 * nr) {
+    /* more items along the columns where that leaves enough, unless each
+     * would pack the same rows of A again (a weight gradient's) */
+    if (threads > 1 && b.nbg * b.nic * b.njc < 2 * threads && p->n > 2 * nr &&
+        a_direct(p, b.mc, b.kc, es)) {
         int64_t njc = cdiv(2 * threads, b.nbg * b.nic);
         b.nc = round_up(cdiv(p->n, njc), nr);
         b.njc = cdiv(p->n, b.nc);
