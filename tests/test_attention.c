@@ -845,7 +845,10 @@ static void test_threads_bitwise_identical(void **state)
  * it, attention_weights then a matmul. Both must agree (to float32
  * rounding) in value and in every gradient, over several query and key
  * blocks, with a value mask, causal, dropout (the same Philox draws), a
- * scale, and heads sharing an attention mask with zero_masked. */
+ * scale, and heads sharing an attention mask with zero_masked; variant 4
+ * has none of them and a constant scale (the kernels' unmasked path),
+ * variant 5 also a mask that is everywhere true, which must give variant
+ * 4's bits. */
 /* more than one block of 192 query rows and 256 keys (ops/dot_attention.c) */
 enum { FUSED_B = 4, FUSED_TQ = 200, FUSED_TV = 300, FUSED_D = 9, FUSED_DV = 5 };
 
@@ -868,10 +871,12 @@ static fused_run run_fused(int fused, int variant, int threads)
     ag_tensor *m = variant == 3 ? ag_tensor_new(AG_BOOL, 3, (int64_t[]){B / H, Tq, Tv}, NULL)
                                 : ag_tensor_new(AG_BOOL, 2, (int64_t[]){B, Tv}, NULL);
     for (int64_t i = 0; i < m->size; i++)
-        AG_U8(m)[i] = i % 7 != 3 && (i / Tv) % 5 != 4; /* some rows fully masked */
-    ag_node *mask = ag_constant(g, m);
+        AG_U8(m)
+        [i] = variant == 5 || (i % 7 != 3 && (i / Tv) % 5 != 4); /* some rows fully masked */
+    ag_node *mask = variant == 4 ? NULL : ag_constant(g, m);
     ag_tensor_free(m);
-    if (variant >= 1) o.causal = 1;
+    if (variant >= 4) sc = ag_scalar(g, 0.7); /* a constant: no scale gradient */
+    if (variant >= 1 && variant <= 3) o.causal = 1;
     if (variant == 2) {
         o.dropout = 0.25;
         ag_graph_set_training(g, 1);
@@ -888,7 +893,7 @@ static fused_run run_fused(int fused, int variant, int threads)
     ag_tensor_free(gout);
     fused_run r = {ag_tensor_copy(ag_value(out), NULL), ag_tensor_copy(ag_grad(q), NULL),
                    ag_tensor_copy(ag_grad(k), NULL), ag_tensor_copy(ag_grad(v), NULL),
-                   ag_tensor_copy(ag_grad(sc), NULL)};
+                   variant < 4 ? ag_tensor_copy(ag_grad(sc), NULL) : NULL};
     ag_graph_free(g);
     return r;
 }
@@ -896,7 +901,7 @@ static fused_run run_fused(int fused, int variant, int threads)
 static void fused_free(fused_run *r)
 {
     ag_tensor_free(r->out), ag_tensor_free(r->gq), ag_tensor_free(r->gk);
-    ag_tensor_free(r->gv), ag_tensor_free(r->gs);
+    ag_tensor_free(r->gv), ag_tensor_free(r->gs); /* gs NULL without a scale */
 }
 
 static void close_to(const char *what, int variant, const ag_tensor *a, const ag_tensor *b,
@@ -917,15 +922,23 @@ static void close_to(const char *what, int variant, const ag_tensor *a, const ag
 static void test_fused_dot_matches_materialised(void **state)
 {
     (void)state;
-    for (int variant = 0; variant < 4; variant++) {
+    for (int variant = 0; variant < 5; variant++) {
         fused_run f = run_fused(1, variant, 2), m = run_fused(0, variant, 2);
         close_to("out", variant, f.out, m.out, 2e-6);
         close_to("grad q", variant, f.gq, m.gq, 2e-5);
         close_to("grad k", variant, f.gk, m.gk, 2e-5);
         close_to("grad v", variant, f.gv, m.gv, 2e-5);
-        close_to("grad scale", variant, f.gs, m.gs, 2e-5);
+        if (variant < 4) close_to("grad scale", variant, f.gs, m.gs, 2e-5);
         fused_free(&f), fused_free(&m);
     }
+    /* the unmasked path is the masked one's arithmetic with nothing masked */
+    fused_run plain = run_fused(1, 4, 2), all_true = run_fused(1, 5, 2);
+    ag_tensor *a[4] = {plain.out, plain.gq, plain.gk, plain.gv};
+    ag_tensor *b[4] = {all_true.out, all_true.gq, all_true.gk, all_true.gv};
+    for (int i = 0; i < 4; i++)
+        if (memcmp(a[i]->data, b[i]->data, (size_t)a[i]->size * sizeof(float)))
+            fail_msg("tensor %d differs between no mask and an all-true mask", i);
+    fused_free(&plain), fused_free(&all_true);
     omp_set_num_threads(2);
 }
 
