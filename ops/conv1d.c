@@ -219,16 +219,28 @@ static ag_status conv_gemm(ag_kernel_ctx *k, ag__gemm *gp)
         for (int64_t r = 0; r < rows; r++)                                                         \
             memcpy(z + r * f, bias, (size_t)f * sizeof(T));                                        \
     }                                                                                              \
-    /* gbias (F) += Σ_rows gz (rows,F), rows in order, parallel over column blocks */             \
+    /* gbias (F) += Σ_rows gz (rows,F), rows in order, parallel over column blocks (the sums      \
+     * in registers: gb may alias gz as far as the compiler knows, so adding into gb[c] would      \
+     * store and reload it for every row) */                                                       \
     static void conv_bias_grad_##T(const T *gz, T *gb, int64_t rows, int64_t f)                    \
     {                                                                                              \
         int64_t nblk = (f + 15) / 16;                                                              \
         AG_PARALLEL_FOR(rows *f)                                                                   \
         for (int64_t blk = 0; blk < nblk; blk++) {                                                 \
-            int64_t c0 = blk * 16, c1 = c0 + 16 < f ? c0 + 16 : f;                                 \
-            for (int64_t r = 0; r < rows; r++)                                                     \
-                for (int64_t c = c0; c < c1; c++)                                                  \
-                    gb[c] += gz[r * f + c];                                                        \
+            int64_t c0 = blk * 16, n = f - c0 < 16 ? f - c0 : 16;                                  \
+            T acc[16];                                                                             \
+            for (int64_t c = 0; c < n; c++)                                                        \
+                acc[c] = gb[c0 + c];                                                               \
+            if (n == 16)                                                                           \
+                for (int64_t r = 0; r < rows; r++)                                                 \
+                    for (int c = 0; c < 16; c++)                                                   \
+                        acc[c] += gz[r * f + c0 + c];                                              \
+            else                                                                                   \
+                for (int64_t r = 0; r < rows; r++)                                                 \
+                    for (int64_t c = 0; c < n; c++)                                                \
+                        acc[c] += gz[r * f + c0 + c];                                              \
+            for (int64_t c = 0; c < n; c++)                                                        \
+                gb[c0 + c] = acc[c];                                                               \
         }                                                                                          \
     }                                                                                              \
     /* w (K,C,F) -> wf (K,F,C), wf[k',f,c] = w[K-1-k',c,f] */                                      \
