@@ -696,6 +696,13 @@ static void test_build_time_errors(void **state)
     expect_fail(g, ag_mul(g, m, x23), AG_ERR_DTYPE, "mul: x is bool", NULL);
     expect_fail(g, ag_mul_scalar(g, ids, 2), AG_ERR_DTYPE, "mul_scalar: x is int32", NULL);
     expect_fail(g, ag_pow_scalar(g, x23, NAN), AG_ERR_ARG, "pow_scalar", "finite");
+    ag_node *x234 = ag_input(g, "x3", AG_FLOAT32, 3, S(2, 3, 4));
+    expect_fail(g, ag_masked_mean(g, x234, y4), AG_ERR_SHAPE, "masked_mean",
+                "the mask must be (batch, steps) of x (2, 3, 4), received (4,)");
+    expect_fail(g, ag_masked_mean(g, x234, m), AG_ERR_DTYPE, "masked_mean",
+                "the mask must have x's dtype float32, received bool");
+    expect_fail(g, ag_masked_mean(g, x23, x23), AG_ERR_SHAPE, "masked_mean",
+                "x must be (batch, steps, channels), received (2, 3)");
 
     const int a2[1] = {2}, rep[2] = {1, -1};
     expect_fail(g, ag_sum(g, x23, a2, 1, 0), AG_ERR_ARG, "sum: axis 2 is out of range",

@@ -573,6 +573,21 @@ static void test_conv1d_errors(void **state)
     ag_graph_clear_error(g);
     assert_null(ag_conv1d(g, NULL, wk, NULL, AG_PAD_SAME));
     assert_int_equal(ag_graph_status(g), AG_ERR_ARG);
+    /* a mask of the wrong shape or dtype */
+    ag_graph_clear_error(g);
+    ag_node *m15 = ag_input(g, "m15", AG_FLOAT32, 2, (int64_t[]){1, 5});
+    assert_non_null(ag_conv1d_masked(g, x, m15, wk, NULL, AG_PAD_SAME, 1));
+    assert_null(ag_conv1d_masked(g, x, ag_input(g, "m14", AG_FLOAT32, 2, (int64_t[]){1, 4}), wk,
+                                 NULL, AG_PAD_SAME, 1));
+    assert_int_equal(ag_graph_status(g), AG_ERR_SHAPE);
+    ag_assert_msg_has(ag_graph_error(g),
+                      "mask must be (B,T) of x (1, 5, 2), received shape (1, 4)");
+    ag_graph_clear_error(g);
+    assert_null(ag_conv1d_masked(g, x, ag_input(g, "mb", AG_BOOL, 2, (int64_t[]){1, 5}), wk, NULL,
+                                 AG_PAD_SAME, 1));
+    assert_int_equal(ag_graph_status(g), AG_ERR_DTYPE);
+    ag_assert_msg_has(ag_graph_error(g), "and the mask must be float tensors of one dtype");
+    ag_assert_msg_has(ag_graph_error(g), "bool");
     ag_graph_free(g);
 }
 
