@@ -870,9 +870,9 @@ static fused_run run_fused(int fused, int variant, int threads)
     ag_attention_opts o = {.mode = AG_SCORE_DOT, .seed = 5, .heads = (int)H};
     ag_tensor *m = variant == 3 ? ag_tensor_new(AG_BOOL, 3, (int64_t[]){B / H, Tq, Tv}, NULL)
                                 : ag_tensor_new(AG_BOOL, 2, (int64_t[]){B, Tv}, NULL);
+    /* some rows fully masked; variant 5 everywhere true */
     for (int64_t i = 0; i < m->size; i++)
-        AG_U8(m)
-        [i] = variant == 5 || (i % 7 != 3 && (i / Tv) % 5 != 4); /* some rows fully masked */
+        AG_U8(m)[i] = variant == 5 || (i % 7 != 3 && (i / Tv) % 5 != 4);
     ag_node *mask = variant == 4 ? NULL : ag_constant(g, m);
     ag_tensor_free(m);
     if (variant >= 4) sc = ag_scalar(g, 0.7); /* a constant: no scale gradient */
