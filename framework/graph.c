@@ -617,6 +617,18 @@ ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *
     return v;
 }
 
+ag_node *ag__sample_mask(ag_graph *g, ag_dtype dtype, int rank, const int64_t *shape, uint64_t seed)
+{
+    ag_error e = {0};
+    ag_tensor *t = ag_tensor_new(dtype, rank, shape, &e);
+    if (!t) return ag__fail(g, e.code, "%s", e.msg), NULL;
+    for (int64_t i = 0; i < t->size; i++)
+        ag_tensor_set(t, i, ag_rand_uniform(seed, 77, (uint64_t)i) < 0.5);
+    ag_node *m = ag_constant(g, t);
+    ag_tensor_free(t);
+    return m;
+}
+
 int ag_builtin_op_count(void) { return ag__builtin_op_count; }
 const ag_op *ag_builtin_op(int i)
 {

@@ -23,7 +23,7 @@
  *               graph's step owns: ag_graph_alloc_count sees it)
  *   graph walk  ag__graph_walk_ancestors
  *   broadcast   ag__bcast_* (ops/binary.c)
- *   registry    ag__builtin_ops, ag__sample_var
+ *   registry    ag__builtin_ops, ag__sample_var, ag__sample_mask
  *   gradients   ag__grad_slot (a gradient computed elsewhere)
  *   ranks       ag__dist_ordered_sum, ag__dist_add, ag__dist_check
  *               (data parallelism, over an ag_dist's collectives)
@@ -164,6 +164,9 @@ extern const int ag__builtin_op_count;
  * uniform values in [lo, hi), drawn from (seed, stream). */
 ag_node *ag__sample_var(ag_graph *g, const char *name, int rank, const int64_t *shape, double lo,
                         double hi, uint64_t seed, uint64_t stream);
+/* A constant mask of dtype dtype with about half its elements true (1). */
+ag_node *ag__sample_mask(ag_graph *g, ag_dtype dtype, int rank, const int64_t *shape,
+                         uint64_t seed);
 
 /* The float32 attention kernels' own tanh and exp (ops/attention.c), for
  * their tests. */

@@ -122,7 +122,9 @@ static inline attn_run attn_setup(const ag_kernel_ctx *k)
                       .mask = P->i_mask >= 0 ? k->in[P->i_mask] : NULL,
                       .heads = P->heads,
                       .mask3 = P->mask_rank == 3,
-                      .zero_masked = P->zero_masked,
+                      /* nothing masked: nothing to zero (so the dot kernels
+                       * need no mask bytes then) */
+                      .zero_masked = P->zero_masked && (P->i_mask >= 0 || P->causal),
                       .drop = k->training && P->dropout > 0,
                       .rate = P->dropout,
                       .seed = P->seed,

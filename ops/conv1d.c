@@ -33,6 +33,9 @@ typedef struct {
     int bias, mask; /* the optional inputs present: in[2] bias, then the mask */
 } conv_params;
 
+/* The mask's input index (params say there is one). */
+static int conv_mask_at(const conv_params *p) { return 2 + p->bias; }
+
 /* Output length and left padding; tout -1 when T is unknown. */
 static void conv_len(const conv_params *p, int64_t t, int64_t k, int64_t *tout, int64_t *pl)
 {
@@ -60,7 +63,7 @@ static ag_status conv_infer(const ag_op *op, const void *params, int n_in, const
     (void)n_in;
     const conv_params *p = params;
     const ag_shape *x = &in[0], *w = &in[1], *bias = p->bias ? &in[2] : NULL,
-                   *m = p->mask ? &in[2 + p->bias] : NULL;
+                   *m = p->mask ? &in[conv_mask_at(p)] : NULL;
     char a[96], b[96];
     if (!ag_dtype_is_float(x->dtype) || w->dtype != x->dtype || (bias && bias->dtype != x->dtype) ||
         (m && m->dtype != x->dtype))
@@ -190,7 +193,7 @@ static const void *conv_xp(ag_kernel_ctx *k, const conv_geo *g, int fill)
     if (!xp) return NULL;
     if (fill) {
         const conv_params *p = k->params;
-        const ag_tensor *m = p->mask ? k->in[2 + p->bias] : NULL;
+        const ag_tensor *m = p->mask ? k->in[conv_mask_at(p)] : NULL;
         if (m && m->dtype == AG_FLOAT32)
             conv_mask_rows_float(AG_F32(k->in[0]), AG_F32(m), AG_F32(xp), g);
         else if (m)
@@ -311,8 +314,8 @@ static ag_status conv_backward(ag_kernel_ctx *k)
     ag_dtype dt = k->out->dtype;
     ag_status st = AG_OK;
     const conv_params *cp = k->params;
-    const ag_tensor *mask = cp->mask ? k->in[2 + cp->bias] : NULL;
-    ag_tensor *gmask = cp->mask ? k->gin[2 + cp->bias] : NULL;
+    const ag_tensor *mask = cp->mask ? k->in[conv_mask_at(cp)] : NULL;
+    ag_tensor *gmask = cp->mask ? k->gin[conv_mask_at(cp)] : NULL;
     if (cp->bias && k->gin[2]) {
         if (dt == AG_FLOAT32)
             conv_bias_grad_float(AG_F32(k->gout), AG_F32(k->gin[2]), g.b * g.tout, g.f);
@@ -437,8 +440,11 @@ ag_node *ag_conv1d_masked(ag_graph *g, ag_node *x, ag_node *mask, ag_node *w, ag
         return NULL;
     }
     conv_params p = {padding, stride, bias != NULL, mask != NULL};
-    ag_node *in[4] = {x, w, bias ? bias : mask, mask};
-    return ag_apply(g, &ag_op_conv1d, in, 2 + p.bias + p.mask, &p, sizeof p);
+    ag_node *in[4] = {x, w};
+    int n = 2;
+    if (bias) in[n++] = bias;
+    if (mask) in[n++] = mask;
+    return ag_apply(g, &ag_op_conv1d, in, n, &p, sizeof p);
 }
 
 ag_node *ag_conv1d_strided(ag_graph *g, ag_node *x, ag_node *w, ag_node *bias, ag_padding padding,
@@ -490,12 +496,7 @@ static ag_node *sample_conv1d(ag_graph *g, int variant, uint64_t seed)
     if (variant == 11) {
         m = ag__sample_var(g, "mask", 2, xs, 0.5, 1.5, seed, 4);
     } else if (variant == 12) {
-        ag_tensor *mv = ag_tensor_new(AG_FLOAT64, 2, xs, NULL);
-        if (!mv) return NULL;
-        for (int64_t i = 0; i < mv->size; i++)
-            AG_F64(mv)[i] = (double)ag_rng_below(&r, 2);
-        m = ag_constant(g, mv);
-        ag_tensor_free(mv);
+        m = ag__sample_mask(g, AG_FLOAT64, 2, xs, seed);
     }
     return ag_conv1d_masked(g, x, m, w, b, v[variant].pad, v[variant].s);
 }

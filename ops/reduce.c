@@ -200,7 +200,8 @@ REDUCE_OP(mean, 1)
  * composition Keras writes, bit for bit (each product rounded to T, each
  * sum in double in the order reduce_add keeps), without its (B,T,C)
  * product and that product's gradient. An all-masked row is 0/0, NaN, as
- * in Keras. d is kept (aux 0) for the backward pass. */
+ * in Keras. d is kept (aux 0) for the backward pass, which divides gz by it
+ * once per (b, c) into aux 1. */
 
 /* d_b = Σ_t m_bt in four running sums, reduce_add's order for a last axis */
 #define MASKED_MEAN_KERNELS(T)                                                                     \
@@ -216,11 +217,12 @@ REDUCE_OP(mean, 1)
     {                                                                                              \
         enum { COLS = 64 };                                                                        \
         const int64_t nb = (c + COLS - 1) / COLS;                                                  \
+        for (int64_t bb = 0; bb < b; bb++)                                                         \
+            den[bb] = mm_den_##T(m + bb * t, t);                                                   \
         AG_PARALLEL_FOR(b *t *c)                                                                   \
         for (int64_t it = 0; it < b * nb; it++) {                                                  \
             const int64_t bb = it / nb, c0 = it % nb * COLS, n = c - c0 < COLS ? c - c0 : COLS;    \
-            const T *mb = m + bb * t;                                                              \
-            const T d = mm_den_##T(mb, t);                                                         \
+            const T *mb = m + bb * t, d = den[bb];                                                 \
             double sum[COLS] = {0};                                                                \
             for (int64_t u = 0; u < t; u++) {                                                      \
                 const T *xr = x + (bb * t + u) * c + c0, mu = mb[u];                               \
@@ -229,21 +231,24 @@ REDUCE_OP(mean, 1)
             }                                                                                      \
             for (int64_t i = 0; i < n; i++)                                                        \
                 z[bb * c + c0 + i] = (T)sum[i] / d;                                                \
-            if (c0 == 0) den[bb] = d;                                                              \
         }                                                                                          \
     }                                                                                              \
+    /* gq (B,C) = gz / d, the part of gx shared by a sequence's steps */                           \
     static void mm_backward_##T(const T *x, const T *m, const T *z, const T *den, const T *gz,     \
-                                T *gx, T *gm, int64_t b, int64_t t, int64_t c)                     \
+                                T *gq, T *gx, T *gm, int64_t b, int64_t t, int64_t c)              \
     {                                                                                              \
+        if (gx)                                                                                    \
+            for (int64_t e = 0; e < b * c; e++)                                                    \
+                gq[e] = gz[e] / den[e / c];                                                        \
         AG_PARALLEL_FOR(b *t *c)                                                                   \
         for (int64_t r = 0; r < b * t; r++) {                                                      \
             const int64_t bb = r / t;                                                              \
             const T *gb = gz + bb * c, d = den[bb];                                                \
             if (gx) {                                                                              \
                 T *gr = gx + r * c;                                                                \
-                const T mu = m[r];                                                                 \
+                const T *qb = gq + bb * c, mu = m[r];                                              \
                 for (int64_t i = 0; i < c; i++)                                                    \
-                    gr[i] += gb[i] / d * mu;                                                       \
+                    gr[i] += qb[i] * mu;                                                           \
             }                                                                                      \
             if (gm) {                                                                              \
                 const T *xr = x + r * c, *zb = z + bb * c;                                         \
@@ -303,13 +308,15 @@ static ag_status masked_mean_backward(ag_kernel_ctx *k)
     const ag_tensor *x = k->in[0], *den = ag_kernel_saved(k, 0);
     if (!den) return k->err->code;
     const int64_t b = x->shape[0], t = x->shape[1], c = x->shape[2];
+    ag_tensor *gq = ag_kernel_aux(k, 1, x->dtype, 2, (int64_t[]){b, c});
+    if (!gq) return k->err->code;
     if (x->dtype == AG_FLOAT32)
         mm_backward_float(AG_F32(x), AG_F32(k->in[1]), AG_F32(k->out), AG_F32(den), AG_F32(k->gout),
-                          k->gin[0] ? AG_F32(k->gin[0]) : NULL,
+                          AG_F32(gq), k->gin[0] ? AG_F32(k->gin[0]) : NULL,
                           k->gin[1] ? AG_F32(k->gin[1]) : NULL, b, t, c);
     else
         mm_backward_double(AG_F64(x), AG_F64(k->in[1]), AG_F64(k->out), AG_F64(den),
-                           AG_F64(k->gout), k->gin[0] ? AG_F64(k->gin[0]) : NULL,
+                           AG_F64(k->gout), AG_F64(gq), k->gin[0] ? AG_F64(k->gin[0]) : NULL,
                            k->gin[1] ? AG_F64(k->gin[1]) : NULL, b, t, c);
     return AG_OK;
 }
@@ -335,7 +342,7 @@ static ag_node *sample_masked_mean(ag_graph *g, int variant, uint64_t seed)
 }
 
 const ag_op ag_op_masked_mean = {.name = "masked_mean",
-                                 .n_aux = 1,
+                                 .n_aux = 2,
                                  .infer = masked_mean_infer,
                                  .forward = masked_mean_forward,
                                  .backward = masked_mean_backward,

@@ -238,19 +238,6 @@ ag_node *ag_cast_float(ag_graph *g, ag_node *mask)
     return ag_apply(g, &ag_op_cast_float, &mask, 1, &p, sizeof p);
 }
 
-/* A constant mask of dtype dt with about half its elements true. */
-static ag_node *sample_mask(ag_graph *g, ag_dtype dt, int rank, const int64_t *shape, uint64_t seed)
-{
-    ag_error e = {0};
-    ag_tensor *t = ag_tensor_new(dt, rank, shape, &e);
-    if (!t) return ag__fail(g, e.code, "%s", e.msg), NULL;
-    for (int64_t i = 0; i < t->size; i++)
-        ag_tensor_set(t, i, ag_rand_uniform(seed, 77, (uint64_t)i) < 0.5);
-    ag_node *m = ag_constant(g, t);
-    ag_tensor_free(t);
-    return m;
-}
-
 /* A dim in [lo, hi] from r. */
 static int64_t sample_dim(ag_rng *r, int64_t lo, int64_t hi)
 {
@@ -267,12 +254,12 @@ static ag_node *sample_where(ag_graph *g, int variant, uint64_t seed)
     int64_t lo = variant ? 2 : 1, rows = sample_dim(&r, lo, 4), cols = sample_dim(&r, lo, 4);
     if (variant == 0) {
         int64_t s[2] = {rows, cols}, ys[1] = {cols};
-        return ag_where(g, sample_mask(g, AG_BOOL, 2, s, seed),
+        return ag_where(g, ag__sample_mask(g, AG_BOOL, 2, s, seed),
                         ag__sample_var(g, "x", 2, s, -2, 2, seed, 1),
                         ag__sample_var(g, "y", 1, ys, -2, 2, seed, 2));
     }
     int64_t cs[2] = {rows, 1}, xs[2] = {1, cols};
-    return ag_where(g, sample_mask(g, AG_INT32, 2, cs, seed),
+    return ag_where(g, ag__sample_mask(g, AG_INT32, 2, cs, seed),
                     ag__sample_var(g, "x", 2, xs, -2, 2, seed, 1),
                     ag__sample_var(g, "y", 0, NULL, -2, 2, seed, 2));
 }
@@ -287,11 +274,11 @@ static ag_node *sample_masked_fill(ag_graph *g, int variant, uint64_t seed)
     if (variant == 0) {
         int64_t ms[1] = {s[1]};
         return ag_masked_fill(g, ag__sample_var(g, "x", 2, s, -2, 2, seed, 1),
-                              sample_mask(g, AG_BOOL, 1, ms, seed), -3);
+                              ag__sample_mask(g, AG_BOOL, 1, ms, seed), -3);
     }
     int64_t ms[2] = {s[1], 1};
     return ag_masked_fill(g, ag__sample_var(g, "x", 3, s, -2, 2, seed, 1),
-                          sample_mask(g, AG_FLOAT64, 2, ms, seed), 0.5);
+                          ag__sample_mask(g, AG_FLOAT64, 2, ms, seed), 0.5);
 }
 
 /* x · cast_float(bool mask), both of one shape of rank 1-3 (dims 1 to 4
@@ -305,5 +292,5 @@ static ag_node *sample_cast_float(ag_graph *g, int variant, uint64_t seed)
     for (int d = 0; d < rank; d++)
         s[d] = sample_dim(&r, 1, 4);
     return ag_mul(g, ag__sample_var(g, "x", rank, s, -2, 2, seed, 1),
-                  ag_cast_float(g, sample_mask(g, AG_BOOL, rank, s, seed)));
+                  ag_cast_float(g, ag__sample_mask(g, AG_BOOL, rank, s, seed)));
 }
